@@ -1,0 +1,30 @@
+//! tlsterm: a thread-per-core TLS terminator for the edge of a CDN.
+//!
+//! Layout (see ARCHITECTURE.md for the full code map):
+//! - [`config`]: TOML file or quick-start flags → validated [`config::Config`].
+//! - [`topology`]: CPUs and NUMA nodes from /sys.
+//! - [`shard`]: one glommio executor per CPU, its listeners, its control loop.
+//! - [`tls`]: certificate store, resolver, rustls `ServerConfig`, connection properties.
+//! - [`http`]: sans-IO HTTP/1.1 request/response heads, body framing, header rewriting.
+//! - [`proxy`]: the connection driver (the only code that reads and writes client sockets).
+//! - [`upstream`]: per-shard keep-alive pool towards the cache layer.
+//! - [`sli`]: per-request timers, termination state, SLI verdict.
+//! - [`log`]: access-log lines, buffered per shard.
+//! - [`clock`]: the one place that reads the clock.
+//! - [`rt`]: runtime glue (socket creation, the single `unsafe` fd hand-over to glommio).
+//! - [`demo`] and [`origin`]: the embedded quick-start and a tiny HTTP origin.
+#![deny(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod log;
+pub mod origin;
+pub mod proxy;
+pub mod rt;
+pub mod shard;
+pub mod sli;
+pub mod tls;
+pub mod topology;
+pub mod upstream;
