@@ -1,1 +1,219 @@
-fn main() {}
+//! The `tlsterm` binary: command line, startup, signals. `anyhow` lives only here.
+//!
+//! Subcommands: `run` (config file or quick-start flags), `check` (validate a config),
+//! `demo` (throwaway certificates + built-in origin + HTTPS on 127.0.0.1:8443), and the hidden
+//! `origin` (the tiny origin alone, for tests and benchmarks).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use tlsterm::config::{AccessLog, Config, QuickStart};
+use tlsterm::shard::{self, Control, Shared};
+use tlsterm::tls::{self, CertStore};
+
+#[derive(Parser, Debug)]
+#[command(name = "tlsterm", version, about = "Thread-per-core TLS terminator for a CDN edge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve: from a config file, or from the quick-start flags.
+    Run(RunArgs),
+    /// Validate a config file (certificates, keys, expiry included) and print a summary.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Throwaway certificates for localhost, a built-in origin, HTTPS on 127.0.0.1:8443.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+    },
+    /// The built-in origin alone (stands in for the cache in tests and benchmarks).
+    #[command(hide = true)]
+    Origin {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// TOML configuration file.
+    #[arg(long, conflicts_with_all = ["listen", "upstream", "cert", "shards", "admin"])]
+    config: Option<PathBuf>,
+    /// Address to accept TLS on (repeatable).
+    #[arg(long)]
+    listen: Vec<SocketAddr>,
+    /// Cache layer: `unix:/path` or `host:port`.
+    #[arg(long)]
+    upstream: Option<String>,
+    /// PEM file with chain and key (repeatable); `<file>.ocsp` beside it is picked up.
+    #[arg(long)]
+    cert: Vec<PathBuf>,
+    /// CPUs to run shards on: `auto`, `0,1`, `0-3`.
+    #[arg(long)]
+    shards: Option<String>,
+    /// Admin listener address.
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run_args(args),
+        Command::Check { config } => check(&config),
+        Command::Demo { listen } => demo(listen),
+        Command::Origin { listen } => origin(listen),
+    };
+    if let Err(e) = result {
+        eprintln!("tlsterm: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run_args(args: RunArgs) -> Result<()> {
+    let cfg = match args.config {
+        Some(path) => Config::from_file(&path)?,
+        None => {
+            let Some(upstream) = args.upstream else {
+                bail!("run needs --config FILE, or --listen, --upstream and --cert");
+            };
+            Config::quick(&QuickStart {
+                listen: args.listen,
+                upstream,
+                certs: args.cert,
+                shards: args.shards,
+                admin: args.admin,
+            })?
+        }
+    };
+    serve(cfg)
+}
+
+fn check(path: &std::path::Path) -> Result<()> {
+    let cfg = Config::from_file(path)?;
+    let summary = cfg.check(tlsterm::clock::wall())?;
+    println!("{summary}");
+    println!("{}: OK", path.display());
+    Ok(())
+}
+
+/// Starts the shards and blocks until they have drained after SIGTERM/SIGINT.
+fn serve(cfg: Config) -> Result<()> {
+    // Signals are routed to the signal thread before any shard starts.
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+    let cpus = tlsterm::topology::shard_cpus(&cfg.shards).context("choosing shard CPUs")?;
+    let store = Arc::new(
+        CertStore::new(cfg.certificates.clone(), cfg.tls.default_name.as_deref())
+            .context("building the certificate store")?,
+    );
+    let tls_config = tls::server_config(Arc::clone(&store), &[b"http/1.1"])
+        .context("building the TLS configuration")?;
+    let log_file = match &cfg.log.access {
+        AccessLog::File(p) => Some(Arc::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening access log {}", p.display()))?,
+        )),
+        _ => None,
+    };
+    let control = Arc::new(Control::default());
+    let upstream = cfg.upstream.address.to_string();
+    let shared = Shared {
+        cfg: Arc::new(cfg),
+        tls: tls_config,
+        store,
+        control: Arc::clone(&control),
+        log_file,
+    };
+    let running = shard::start(shared, &cpus)?;
+    for addr in &running.addresses {
+        eprintln!("tlsterm: listening on {addr}");
+    }
+    eprintln!(
+        "tlsterm: {} shard(s) on CPUs {:?}, upstream {upstream}",
+        cpus.len(),
+        cpus
+    );
+    eprintln!("tlsterm: ready");
+
+    let signal_control = Arc::clone(&control);
+    std::thread::Builder::new()
+        .name("tlsterm-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                match sig {
+                    SIGHUP => eprintln!(
+                        "tlsterm: SIGHUP: live reload is not available in this version; ignored"
+                    ),
+                    _ => {
+                        eprintln!("tlsterm: stopping: draining connections");
+                        signal_control.request_stop();
+                        return;
+                    }
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+
+    let mut failed = false;
+    for h in running.handles {
+        if h.join().is_err() {
+            failed = true;
+        }
+    }
+    if failed {
+        bail!("a shard stopped abnormally");
+    }
+    eprintln!("tlsterm: stopped");
+    Ok(())
+}
+
+fn demo(listen: SocketAddr) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("tlsterm-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let certs = tlsterm::demo::generate_certs(&dir).context("generating demo certificates")?;
+    let origin = tlsterm::origin::spawn("127.0.0.1:0").context("starting the demo origin")?;
+    let ca = dir.join("demo-ca.pem");
+    eprintln!("tlsterm demo: throwaway certificates in {}", dir.display());
+    eprintln!("tlsterm demo: built-in origin (standing in for the cache) on {origin}");
+    eprintln!("tlsterm demo: try");
+    eprintln!(
+        "    curl --cacert {} https://localhost:{}/",
+        ca.display(),
+        listen.port()
+    );
+    eprintln!(
+        "    curl --cacert {} https://localhost:{}/headers",
+        ca.display(),
+        listen.port()
+    );
+    let cfg = Config::quick(&QuickStart {
+        listen: vec![listen],
+        upstream: origin.to_string(),
+        certs,
+        shards: None,
+        admin: None,
+    })?;
+    serve(cfg)
+}
+
+fn origin(listen: SocketAddr) -> Result<()> {
+    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("bind {listen}"))?;
+    eprintln!("tlsterm origin: listening on {}", listener.local_addr()?);
+    tlsterm::origin::run(listener)?;
+    Ok(())
+}

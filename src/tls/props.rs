@@ -1,5 +1,17 @@
 //! Negotiated-session facts and the X-Connection-Properties value, with OpenSSL spellings.
+//!
+//! Job: turn what rustls negotiated (version, suite, group, resumption) into the names the cache
+//! layer, HAProxy-era log pipelines and dashboards already know, and format the
+//! `X-Connection-Properties` header value.
+//!
+//! Not done here: reading the connection's peer data (SNI, ALPN) or writing headers.
+//!
+//! Invariants: every field is a `'static` name without `;` or spaces, so
+//! [`connection_properties`] always matches
+//! `^H2=[01]; SSR=[012]; SSL=[^; ]+; C=[^; ]+; EC=[^; ]+; KA=[^; ]+;$`; anything unknown is
+//! spelled `UNKNOWN`.
 use super::CertKind;
+use rustls::{CipherSuite, NamedGroup, ProtocolVersion};
 
 /// What the handshake negotiated, in the spellings the cache layer and logs expect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,14 +29,78 @@ pub struct SessionInfo {
 
 impl SessionInfo {
     /// Reads the negotiated parameters from a finished rustls server connection.
+    ///
+    /// A resumed TLS 1.2 session performs no key exchange, so its group is "UNKNOWN".
     pub fn from_connection(conn: &rustls::ServerConnection, cert_kind: CertKind) -> Self {
-        let _ = (conn, cert_kind);
-        todo!()
+        SessionInfo {
+            version: conn.protocol_version().map_or(UNKNOWN, version_name),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map_or(UNKNOWN, |s| cipher_name(s.suite())),
+            group: conn
+                .negotiated_key_exchange_group()
+                .map_or(UNKNOWN, |g| group_name(g.name())),
+            cert_kind,
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        }
+    }
+}
+
+/// Spelling of anything we have no name for.
+pub const UNKNOWN: &str = "UNKNOWN";
+
+/// "TLSv1.2" / "TLSv1.3" (OpenSSL spelling).
+pub fn version_name(v: ProtocolVersion) -> &'static str {
+    match v {
+        ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        ProtocolVersion::TLSv1_1 => "TLSv1.1",
+        ProtocolVersion::TLSv1_0 => "TLSv1",
+        _ => UNKNOWN,
+    }
+}
+
+/// OpenSSL name of a cipher suite.
+pub fn cipher_name(s: CipherSuite) -> &'static str {
+    match s {
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            "ECDHE-ECDSA-CHACHA20-POLY1305"
+        }
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => UNKNOWN,
+    }
+}
+
+/// OpenSSL short name of a key-exchange group.
+pub fn group_name(g: NamedGroup) -> &'static str {
+    match g {
+        NamedGroup::X25519 => "X25519",
+        NamedGroup::secp256r1 => "prime256v1",
+        NamedGroup::secp384r1 => "secp384r1",
+        NamedGroup::secp521r1 => "secp521r1",
+        NamedGroup::X448 => "X448",
+        _ => UNKNOWN,
     }
 }
 
 /// `H2=0; SSR=0; SSL=TLSv1.3; C=TLS_AES_128_GCM_SHA256; EC=X25519; KA=ECDSA;`
+///
+/// `SSR` is 1 for a resumed session, else 0 (the value 2 of the cache's regex is never sent).
 pub fn connection_properties(info: &SessionInfo, h2: bool) -> String {
-    let _ = (info, h2);
-    todo!()
+    format!(
+        "H2={}; SSR={}; SSL={}; C={}; EC={}; KA={};",
+        u8::from(h2),
+        u8::from(info.resumed),
+        info.version,
+        info.cipher,
+        info.group,
+        info.cert_kind.as_str()
+    )
 }

@@ -1,4 +1,7 @@
 //! rustls `ResolvesServerCert` over a [`CertStore`].
+//!
+//! Job: hand the ClientHello's SNI and signature schemes to [`CertStore::lookup`] — nothing more,
+//! so the connection driver calling `lookup` itself gets the same answer.
 use super::CertStore;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -7,6 +10,12 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Resolver {
     pub store: Arc<CertStore>,
+}
+
+impl Resolver {
+    pub fn new(store: Arc<CertStore>) -> Self {
+        Resolver { store }
+    }
 }
 
 impl ResolvesServerCert for Resolver {

@@ -1,0 +1,305 @@
+//! From the serde mirror (or the quick-start flags) to a validated [`Config`].
+//!
+//! Job: check every value, name the dotted key when one is wrong, resolve relative paths
+//! against the configuration file's directory, and load the certificates.
+//!
+//! Does not: read the clock (certificate validity is `check`'s job) or look at /sys.
+//!
+//! Invariants of the result: at least one listener and one certificate, no two listeners on
+//! the same address, every timeout except `grace` non-zero, `tls.default_name` (lower-cased)
+//! is a name of some loaded certificate.
+use super::file::{FileConfig, FileTimeouts};
+use super::values::{cpus_spec, parse_duration, parse_shard_spec, parse_socket_addr};
+use super::{
+    parse_upstream, AccessLog, Config, ListenerConfig, LogConfig, QuickStart, ShardSpec, Timeouts,
+    TlsSettings, UpstreamConfig,
+};
+use crate::http::Limits;
+use crate::tls::store::load_cert;
+use crate::tls::LoadedCert;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::Duration;
+
+/// `(key, reason)`; the caller adds the file name.
+pub(crate) type Bad = (String, String);
+
+fn bad(key: impl Into<String>, reason: impl Into<String>) -> Bad {
+    (key.into(), reason.into())
+}
+
+const DEFAULT_BACKLOG: NonZeroU32 = match NonZeroU32::new(4096) {
+    Some(n) => n,
+    // Unreachable: 4096 is not zero (and this is evaluated at compile time).
+    None => panic!("zero backlog"),
+};
+const DEFAULT_MAX_IDLE: usize = 128;
+
+/// Builds the configuration; relative paths are joined to `base`.
+pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
+    let listeners = listeners(&f)?;
+    let shards = match f.shards.and_then(|s| s.cpus) {
+        None => ShardSpec::Auto { node: None },
+        Some(v) => shard_value(&v).map_err(|r| bad("shards.cpus", r))?,
+    };
+    let up = f
+        .upstream
+        .ok_or_else(|| bad("upstream", "missing section [upstream] with address = ..."))?;
+    let address = up
+        .address
+        .ok_or_else(|| bad("upstream.address", "missing (unix:/path or host:port)"))?;
+    let upstream = UpstreamConfig {
+        address: parse_upstream(&address, base).map_err(|r| bad("upstream.address", r))?,
+        max_idle_per_shard: match up.max_idle_per_shard {
+            None => DEFAULT_MAX_IDLE,
+            Some(n) => non_negative("upstream.max_idle_per_shard", n)?,
+        },
+    };
+    let timeouts = timeouts(f.timeouts.unwrap_or_default())?;
+    let limits = limits(f.limits.unwrap_or_default())?;
+    let access = match f.log.and_then(|l| l.access).as_deref() {
+        None | Some("stdout") => AccessLog::Stdout,
+        Some("off") => AccessLog::Off,
+        Some("") => {
+            return Err(bad(
+                "log.access",
+                "empty; use \"stdout\", \"off\" or a path",
+            ))
+        }
+        Some(p) => AccessLog::File(base.join(p)),
+    };
+    let admin = match f.admin.and_then(|a| a.address) {
+        None => None,
+        Some(a) => Some(parse_socket_addr(&a).map_err(|r| bad("admin.address", r))?),
+    };
+    if f.certificate.is_empty() {
+        return Err(bad(
+            "certificate",
+            "no [[certificate]] given; at least one is needed",
+        ));
+    }
+    let mut certificates = Vec::with_capacity(f.certificate.len());
+    for (i, c) in f.certificate.iter().enumerate() {
+        let key = format!("certificate[{i}].pem");
+        let pem = c
+            .pem
+            .as_deref()
+            .ok_or_else(|| bad(&key, "missing (the PEM file with the chain, and the key)"))?;
+        let key_file = c.key.as_deref().map(|k| base.join(k));
+        let cert = load_cert(&base.join(pem), key_file.as_deref())
+            .map_err(|e| bad(&key, e.to_string()))?;
+        certificates.push(cert);
+    }
+    let default_name = f.tls.and_then(|t| t.default_name);
+    let tls = tls_settings(default_name, &certificates, "tls.default_name")?;
+    Ok(Config {
+        listeners,
+        shards,
+        certificates,
+        tls,
+        upstream,
+        timeouts,
+        limits,
+        log: LogConfig { access },
+        admin,
+    })
+}
+
+/// Builds the configuration of `tlsterm run`'s flags; relative paths stay relative to the
+/// working directory. Keys are the flag names.
+pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
+    if q.listen.is_empty() {
+        return Err(bad("--listen", "at least one --listen ADDR is needed"));
+    }
+    let listeners: Vec<ListenerConfig> = q
+        .listen
+        .iter()
+        .map(|&address| ListenerConfig {
+            address,
+            backlog: DEFAULT_BACKLOG,
+        })
+        .collect();
+    distinct(&listeners, |_| "--listen".to_string())?;
+    let shards = match &q.shards {
+        None => ShardSpec::Auto { node: None },
+        Some(s) => parse_shard_spec(s).map_err(|r| bad("--shards", r))?,
+    };
+    if q.upstream.is_empty() {
+        return Err(bad("--upstream", "missing (unix:/path or host:port)"));
+    }
+    let address = parse_upstream(&q.upstream, Path::new("")).map_err(|r| bad("--upstream", r))?;
+    if q.certs.is_empty() {
+        return Err(bad("--cert", "at least one --cert FILE.pem is needed"));
+    }
+    let mut certificates = Vec::with_capacity(q.certs.len());
+    for pem in &q.certs {
+        certificates.push(load_cert(pem, None).map_err(|e| bad("--cert", e.to_string()))?);
+    }
+    Ok(Config {
+        listeners,
+        shards,
+        certificates,
+        tls: TlsSettings { default_name: None },
+        upstream: UpstreamConfig {
+            address,
+            max_idle_per_shard: DEFAULT_MAX_IDLE,
+        },
+        timeouts: Timeouts::default(),
+        limits: Limits::default(),
+        log: LogConfig {
+            access: AccessLog::Stdout,
+        },
+        admin: q.admin,
+    })
+}
+
+fn listeners(f: &FileConfig) -> Result<Vec<ListenerConfig>, Bad> {
+    if f.listener.is_empty() {
+        return Err(bad(
+            "listener",
+            "no [[listener]] given; at least one is needed",
+        ));
+    }
+    let mut out = Vec::with_capacity(f.listener.len());
+    for (i, l) in f.listener.iter().enumerate() {
+        let key = format!("listener[{i}].address");
+        let a = l.address.as_deref().ok_or_else(|| bad(&key, "missing"))?;
+        let address = parse_socket_addr(a).map_err(|r| bad(&key, r))?;
+        let backlog = match l.backlog {
+            None => DEFAULT_BACKLOG,
+            Some(b) => u32::try_from(b)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .ok_or_else(|| {
+                    bad(
+                        format!("listener[{i}].backlog"),
+                        "must be a positive number (default 4096)",
+                    )
+                })?,
+        };
+        out.push(ListenerConfig { address, backlog });
+    }
+    distinct(&out, |i| format!("listener[{i}].address"))?;
+    Ok(out)
+}
+
+/// No two listeners on the same address.
+fn distinct(listeners: &[ListenerConfig], key: impl Fn(usize) -> String) -> Result<(), Bad> {
+    for (i, l) in listeners.iter().enumerate() {
+        if let Some(j) = listeners[..i].iter().position(|o| o.address == l.address) {
+            return Err(bad(
+                key(i),
+                format!("{} is already used by listener {j}", l.address),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn shard_value(v: &toml::Value) -> Result<ShardSpec, String> {
+    match v {
+        toml::Value::String(s) => parse_shard_spec(s),
+        toml::Value::Array(items) => {
+            let mut cpus = Vec::with_capacity(items.len());
+            for item in items {
+                match item.as_integer().map(usize::try_from) {
+                    Some(Ok(c)) => cpus.push(c),
+                    _ => return Err(format!("{item} is not a CPU number")),
+                }
+            }
+            cpus_spec(cpus)
+        }
+        other => Err(format!(
+            "{other} is not a CPU spec; use \"auto\", \"auto:NODE\", \"0-3\" or [0, 1]"
+        )),
+    }
+}
+
+fn timeouts(t: FileTimeouts) -> Result<Timeouts, Bad> {
+    let d = Timeouts::default();
+    let get = |name: &str, v: Option<String>, default: Duration, zero_ok: bool| {
+        let key = format!("timeouts.{name}");
+        let Some(v) = v else { return Ok(default) };
+        let dur = parse_duration(&v).map_err(|r| bad(&key, r))?;
+        if dur.is_zero() && !zero_ok {
+            return Err(bad(&key, "must be greater than zero"));
+        }
+        Ok(dur)
+    };
+    Ok(Timeouts {
+        client: get("client", t.client, d.client, false)?,
+        keepalive: get("keepalive", t.keepalive, d.keepalive, false)?,
+        header: get("header", t.header, d.header, false)?,
+        handshake: get("handshake", t.handshake, d.handshake, false)?,
+        server: get("server", t.server, d.server, false)?,
+        connect: get("connect", t.connect, d.connect, false)?,
+        // Zero grace is meaningful: stop at once.
+        grace: get("grace", t.grace, d.grace, true)?,
+    })
+}
+
+fn limits(l: super::file::FileLimits) -> Result<Limits, Bad> {
+    let d = Limits::default();
+    let positive = |name: &str, v: Option<i64>, default: usize| -> Result<usize, Bad> {
+        let key = format!("limits.{name}");
+        match v {
+            None => Ok(default),
+            Some(n) if n > 0 => non_negative(&key, n),
+            Some(_) => Err(bad(key, "must be greater than zero")),
+        }
+    };
+    let limits = Limits {
+        max_head_bytes: positive("max_head_bytes", l.max_head_bytes, d.max_head_bytes)?,
+        max_uri_bytes: positive("max_uri_bytes", l.max_uri_bytes, d.max_uri_bytes)?,
+        max_headers: positive("max_headers", l.max_headers, d.max_headers)?,
+        max_body_bytes: match l.max_body_bytes {
+            None => d.max_body_bytes,
+            Some(n) => u64::try_from(n)
+                .map_err(|_| bad("limits.max_body_bytes", "must not be negative"))?,
+        },
+    };
+    if limits.max_uri_bytes > limits.max_head_bytes {
+        return Err(bad(
+            "limits.max_uri_bytes",
+            format!(
+                "{} is larger than limits.max_head_bytes ({}); the URI is part of the head",
+                limits.max_uri_bytes, limits.max_head_bytes
+            ),
+        ));
+    }
+    Ok(limits)
+}
+
+fn non_negative(key: &str, n: i64) -> Result<usize, Bad> {
+    usize::try_from(n).map_err(|_| bad(key, "must not be negative"))
+}
+
+/// Checks `default_name` against the loaded certificates' names (wildcards count literally).
+pub(crate) fn tls_settings(
+    default_name: Option<String>,
+    certs: &[LoadedCert],
+    key: &str,
+) -> Result<TlsSettings, Bad> {
+    let Some(name) = default_name else {
+        return Ok(TlsSettings { default_name: None });
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if certs.iter().any(|c| c.names.iter().any(|n| *n == name)) {
+        return Ok(TlsSettings {
+            default_name: Some(name),
+        });
+    }
+    let mut known: Vec<&str> = certs
+        .iter()
+        .flat_map(|c| c.names.iter().map(String::as_str))
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+    Err(bad(
+        key,
+        format!(
+            "\"{name}\" is not a name of any certificate (names: {})",
+            known.join(", ")
+        ),
+    ))
+}

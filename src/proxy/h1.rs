@@ -1,0 +1,537 @@
+//! HTTP/1.1 towards the client: the request loop of one connection and the exchange of one
+//! request with the cache layer.
+//!
+//! Per request: read the head (header timeout; keep-alive timeout while idle; drain closes idle
+//! connections) → take a pooled upstream connection or connect (one retry) → write the rewritten
+//! head, coalesced with the body bytes already received → forward the body (length or chunked,
+//! verbatim) → read the response head (server timeout), relaying 1xx → write the response head,
+//! coalesced with the first body bytes → forward the body → return the upstream connection to
+//! the pool when the exchange ended cleanly. Pipelined requests are answered in order because
+//! each one is handled to its end before the next head is parsed from the buffer.
+//!
+//! A request that fits entirely in the first write (no body, or a body already buffered) is
+//! replayed once on a fresh connection if a *reused* upstream connection turns out to be
+//! closed before any response byte arrives (the cache closed it while idle).
+//!
+//! What it does not do: HTTP/2, re-chunking, or caching.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_rustls::server::TlsStream;
+use glommio::net::TcpStream;
+
+use super::body::{self, Limits};
+use super::io::{Inbound, IoFail};
+use super::outcome::Failure;
+use super::{ClientInfo, ShardCtx};
+use crate::clock;
+use crate::http::framing::ChunkedScanner;
+use crate::http::local::write_local_response;
+use crate::http::request::{parse_request_head, RequestFraming, RequestHead};
+use crate::http::response::{
+    parse_response_head, write_client_response_head, ResponseFraming, ResponseHead,
+};
+use crate::http::rewrite::{write_upstream_request, ForwardInfo};
+use crate::http::Version;
+use crate::log::Entry;
+use crate::sli::{Phase, RequestTimes, Termination};
+use crate::upstream;
+
+type Client = Inbound<TlsStream<TcpStream>>;
+type Upstream = Inbound<upstream::Stream>;
+
+/// How long to wait for the cache's `100 Continue` before sending the body anyway.
+const CONTINUE_WAIT: Duration = Duration::from_secs(1);
+
+/// Serves HTTP/1.1 exchanges on an established TLS connection until it closes.
+pub async fn serve(ctx: &Rc<ShardCtx>, stream: TlsStream<TcpStream>, info: ClientInfo) {
+    let mut conn = Inbound::new(stream);
+    let mut first = true;
+    loop {
+        let keep = match read_head(ctx, &mut conn, first).await {
+            HeadRead::Idle => break,
+            HeadRead::Failed { mut times, failure } => {
+                let mut state = ExchangeState::default();
+                let term = answer_failure(ctx, &mut conn, failure, &mut state).await;
+                times.end = Some(clock::now());
+                record(ctx, &info, None, &times, &state, term);
+                false
+            }
+            HeadRead::Head(head, times) => exchange(ctx, &mut conn, &info, head, times).await,
+        };
+        if !keep || ctx.drain.is_draining() {
+            break;
+        }
+        first = false;
+    }
+    conn.close(Duration::from_secs(1)).await;
+}
+
+enum HeadRead {
+    /// The connection closed (or idled out, or the shard drains) between requests.
+    Idle,
+    Failed {
+        times: RequestTimes,
+        failure: Failure,
+    },
+    Head(RequestHead, RequestTimes),
+}
+
+async fn read_head(ctx: &ShardCtx, conn: &mut Client, first: bool) -> HeadRead {
+    let t = &ctx.cfg.timeouts;
+    if conn.buffered().is_empty() {
+        let idle_limit = if first { t.header } else { t.keepalive };
+        let got = futures_lite::future::or(async { Some(conn.fill(idle_limit).await) }, async {
+            ctx.drain.wait().await;
+            None
+        })
+        .await;
+        if !matches!(got, Some(Ok(_))) {
+            return HeadRead::Idle;
+        }
+    }
+    let start = clock::now();
+    let deadline = start + t.header;
+    let mut times = RequestTimes::new(start);
+    loop {
+        match parse_request_head(conn.buffered(), &ctx.cfg.limits) {
+            Ok(Some(head)) => {
+                conn.consume(head.head_len);
+                times.head_complete = Some(clock::now());
+                return HeadRead::Head(head, times);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return HeadRead::Failed {
+                    times,
+                    failure: Failure::BadRequest(e),
+                }
+            }
+        }
+        let remaining = deadline.saturating_duration_since(clock::now());
+        if remaining.is_zero() {
+            return HeadRead::Failed {
+                times,
+                failure: Failure::ClientTimeout(Phase::Request),
+            };
+        }
+        if let Err(f) = conn.fill(remaining).await {
+            return HeadRead::Failed {
+                times,
+                failure: Failure::from_client(f, Phase::Request),
+            };
+        }
+    }
+}
+
+/// What the client has been sent so far in this exchange.
+#[derive(Debug, Default)]
+struct ExchangeState {
+    /// Final status sent (or being sent) to the client.
+    status: Option<u16>,
+    /// Response bytes written to the client.
+    bytes: u64,
+    /// The final response head has been written: a failure can no longer be answered.
+    response_started: bool,
+    /// The request body was forwarded completely (or there was none).
+    request_body_done: bool,
+    /// The client connection must close after this exchange.
+    close: bool,
+}
+
+/// Runs one exchange; returns whether the client connection stays open.
+async fn exchange(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Client,
+    info: &ClientInfo,
+    head: RequestHead,
+    mut times: RequestTimes,
+) -> bool {
+    let mut state = ExchangeState {
+        close: !head.keep_alive,
+        ..ExchangeState::default()
+    };
+    let term = match forward(ctx, conn, info, &head, &mut times, &mut state).await {
+        Ok(()) => Termination::NORMAL,
+        Err(failure) => {
+            let keepable = matches!(
+                failure,
+                Failure::Connect(_) | Failure::UpstreamClosed(Phase::Headers)
+                    | Failure::UpstreamTimeout(Phase::Headers)
+            ) && state.request_body_done;
+            if !keepable {
+                state.close = true;
+            }
+            answer_failure(ctx, conn, failure, &mut state).await
+        }
+    };
+    times.end = Some(clock::now());
+    record(ctx, info, Some(&head), &times, &state, term);
+    !state.close
+}
+
+/// Sends the local answer for `failure` if the response has not started; returns the
+/// termination state.
+async fn answer_failure(
+    ctx: &ShardCtx,
+    conn: &mut Client,
+    failure: Failure,
+    state: &mut ExchangeState,
+) -> Termination {
+    let (status, term) = failure.verdict();
+    if let (Some(status), false) = (status, state.response_started) {
+        let mut out = Vec::with_capacity(256);
+        write_local_response(status, state.close, &mut out);
+        let limit = ctx.cfg.timeouts.client;
+        if conn.write_all(&out, limit).await.is_ok() && conn.flush(limit).await.is_ok() {
+            state.status = Some(status);
+            state.bytes += out.len() as u64;
+        }
+    }
+    if state.response_started {
+        // A truncated response can only be signalled by closing.
+        state.close = true;
+    }
+    term
+}
+
+/// The upstream side of an exchange in progress.
+struct Leg {
+    io: Upstream,
+    uses: u32,
+}
+
+async fn forward(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Client,
+    info: &ClientInfo,
+    head: &RequestHead,
+    times: &mut RequestTimes,
+    state: &mut ExchangeState,
+) -> Result<(), Failure> {
+    let t = &ctx.cfg.timeouts;
+    let mut out = Vec::with_capacity(1024 + head.headers.len() * 64);
+    write_upstream_request(
+        head,
+        &ForwardInfo {
+            client_ip: info.peer.ip(),
+            client_port: info.peer.port(),
+            connection_properties: &info.properties,
+        },
+        &mut out,
+    );
+    // Coalesce the body bytes already received with the head (one write for small requests).
+    let (inline, body_left) = match head.framing {
+        RequestFraming::Length(n) => {
+            let k = conn
+                .buffered()
+                .len()
+                .min(usize::try_from(n).unwrap_or(usize::MAX));
+            out.extend_from_slice(&conn.buffered()[..k]);
+            (k, n - k as u64)
+        }
+        _ => (0, 0),
+    };
+    let replayable = match head.framing {
+        RequestFraming::None => true,
+        RequestFraming::Length(_) => body_left == 0,
+        RequestFraming::Chunked => false,
+    };
+    let mut retried = false;
+    let (mut leg, response) = loop {
+        let mut leg = acquire(ctx, times).await?;
+        let reused = leg.uses > 0;
+        let sent = leg.io.write_all(&out, t.server).await;
+        if times.head_sent.is_none() {
+            times.head_sent = Some(clock::now());
+        }
+        let may_retry = reused && replayable && !retried;
+        if let Err(f) = sent {
+            if may_retry {
+                retried = true;
+                continue;
+            }
+            return Err(Failure::from_upstream(f, Phase::Headers));
+        }
+        if !replayable {
+            break (leg, None);
+        }
+        state.request_body_done = true;
+        times.body_sent = times.head_sent;
+        match read_response_head(&mut leg.io, head, t.server).await {
+            Err(HeadFail::ClosedEarly) if may_retry => {
+                retried = true;
+                continue;
+            }
+            Err(e) => return Err(e.into_failure()),
+            Ok(resp) => break (leg, Some(resp)),
+        }
+    };
+    conn.consume(inline);
+
+    let mut response = response;
+    if !state.request_body_done {
+        if head.expect_continue {
+            // Give the cache a chance to answer 100 Continue (relayed) or a final status.
+            match read_response_head(&mut leg.io, head, CONTINUE_WAIT).await {
+                Ok(resp) if resp.is_interim() => {
+                    relay_interim(conn, &resp, head.version, state, t.client).await?;
+                }
+                Ok(resp) => {
+                    // Final answer without the body: the client's body stays unread.
+                    state.close = true;
+                    response = Some(resp);
+                }
+                Err(HeadFail::TimedOut) => {}
+                Err(e) => return Err(e.into_failure()),
+            }
+        }
+        if response.is_none() {
+            let limits = Limits {
+                read: t.client,
+                write: t.server,
+            };
+            let sent = match head.framing {
+                RequestFraming::Length(_) => {
+                    body::copy_exact(conn, &mut leg.io, body_left, limits).await
+                }
+                RequestFraming::Chunked => {
+                    let mut scanner = ChunkedScanner::new(ctx.cfg.limits.max_body_bytes);
+                    body::copy_chunked(conn, &mut leg.io, &mut scanner, limits).await
+                }
+                RequestFraming::None => Ok(0),
+            };
+            sent.map_err(Failure::from_request_body)?;
+            state.request_body_done = true;
+            times.body_sent = Some(clock::now());
+        }
+    }
+
+    // Response head, relaying interim responses.
+    let resp = loop {
+        let resp = match response.take() {
+            Some(r) => r,
+            None => read_response_head(&mut leg.io, head, t.server)
+                .await
+                .map_err(HeadFail::into_failure)?,
+        };
+        if !resp.is_interim() {
+            break resp;
+        }
+        relay_interim(conn, &resp, head.version, state, t.client).await?;
+    };
+    times.response_head = Some(clock::now());
+    respond(ctx, conn, leg, head, resp, times, state).await
+}
+
+/// Takes a pooled connection or opens one; marks the timestamps.
+async fn acquire(ctx: &ShardCtx, times: &mut RequestTimes) -> Result<Leg, Failure> {
+    let now = clock::now();
+    if let Some(c) = ctx.pool.take_idle(now) {
+        times.upstream_ready = Some(clock::now());
+        return Ok(Leg {
+            io: Inbound::new(c.stream),
+            uses: c.uses,
+        });
+    }
+    times.connect_start.get_or_insert(now);
+    let c = ctx.pool.connect(now).await.map_err(Failure::Connect)?;
+    times.upstream_ready = Some(clock::now());
+    Ok(Leg {
+        io: Inbound::new(c.stream),
+        uses: c.uses,
+    })
+}
+
+/// Writes the final response head and body to the client; pools the upstream connection.
+async fn respond(
+    ctx: &Rc<ShardCtx>,
+    conn: &mut Client,
+    mut leg: Leg,
+    head: &RequestHead,
+    resp: ResponseHead,
+    times: &mut RequestTimes,
+    state: &mut ExchangeState,
+) -> Result<(), Failure> {
+    let t = &ctx.cfg.timeouts;
+    if resp.framing == ResponseFraming::UntilClose
+        || ctx.drain.is_draining()
+        || (head.version == Version::Http10 && resp.framing == ResponseFraming::Chunked)
+    {
+        state.close = true;
+    }
+    let mut out = Vec::with_capacity(512 + resp.headers.len() * 64);
+    write_client_response_head(&resp, head.version, state.close, &mut out);
+    let left = match resp.framing {
+        ResponseFraming::Length(n) => {
+            let k = leg
+                .io
+                .buffered()
+                .len()
+                .min(usize::try_from(n).unwrap_or(usize::MAX));
+            out.extend_from_slice(&leg.io.buffered()[..k]);
+            leg.io.consume(k);
+            n - k as u64
+        }
+        _ => 0,
+    };
+    state.status = Some(resp.status);
+    state.response_started = true;
+    conn.write_all(&out, t.client)
+        .await
+        .map_err(|f| Failure::from_client(f, Phase::Data))?;
+    state.bytes += out.len() as u64;
+    times.response_head_sent = Some(clock::now());
+
+    let limits = Limits {
+        read: t.server,
+        write: t.client,
+    };
+    let copied = match resp.framing {
+        ResponseFraming::Empty => Ok(0),
+        ResponseFraming::Length(_) => body::copy_exact(&mut leg.io, conn, left, limits).await,
+        ResponseFraming::Chunked => {
+            let mut scanner = ChunkedScanner::new(u64::MAX);
+            body::copy_chunked(&mut leg.io, conn, &mut scanner, limits).await
+        }
+        ResponseFraming::UntilClose => body::copy_until_close(&mut leg.io, conn, limits).await,
+    };
+    // Count what reached the client even when the copy failed midway.
+    let n = copied.map_err(Failure::from_response_body)?;
+    state.bytes += n;
+    conn.flush(t.client)
+        .await
+        .map_err(|f| Failure::from_client(f, Phase::Last))?;
+    if resp.upstream_keep_alive
+        && resp.framing != ResponseFraming::UntilClose
+        && state.request_body_done
+        && leg.io.buffered().is_empty()
+        && !ctx.drain.is_draining()
+    {
+        ctx.pool.put_back(leg.io.stream, leg.uses, clock::now());
+    }
+    Ok(())
+}
+
+async fn relay_interim(
+    conn: &mut Client,
+    resp: &ResponseHead,
+    client_version: Version,
+    state: &mut ExchangeState,
+    limit: Duration,
+) -> Result<(), Failure> {
+    if resp.status == 101 {
+        // Upgrades are not offered (Upgrade is stripped), so a 101 is a protocol error.
+        return Err(Failure::BadResponse);
+    }
+    if client_version == Version::Http10 {
+        return Ok(());
+    }
+    let mut out = Vec::with_capacity(128);
+    write_client_response_head(resp, client_version, false, &mut out);
+    conn.write_all(&out, limit)
+        .await
+        .map_err(|f| Failure::from_client(f, Phase::Headers))?;
+    conn.flush(limit)
+        .await
+        .map_err(|f| Failure::from_client(f, Phase::Headers))?;
+    state.bytes += out.len() as u64;
+    Ok(())
+}
+
+/// Why no response head was read.
+enum HeadFail {
+    /// Closed before any byte of a response arrived (a stale pooled connection, or a refusal).
+    ClosedEarly,
+    /// Closed midway through the head.
+    Closed,
+    TimedOut,
+    Invalid,
+}
+
+impl HeadFail {
+    fn into_failure(self) -> Failure {
+        match self {
+            HeadFail::ClosedEarly | HeadFail::Closed => Failure::UpstreamClosed(Phase::Headers),
+            HeadFail::TimedOut => Failure::UpstreamTimeout(Phase::Headers),
+            HeadFail::Invalid => Failure::BadResponse,
+        }
+    }
+}
+
+/// Reads one response head within `limit` (total, not per read).
+async fn read_response_head(
+    up: &mut Upstream,
+    req: &RequestHead,
+    limit: Duration,
+) -> Result<ResponseHead, HeadFail> {
+    let deadline = clock::now() + limit;
+    let is_head = req.method == crate::http::Method::Head;
+    loop {
+        match parse_response_head(up.buffered(), is_head, MAX_RESPONSE_HEAD) {
+            Ok(Some(resp)) => {
+                up.consume(resp.head_len);
+                return Ok(resp);
+            }
+            Ok(None) => {}
+            Err(_) => return Err(HeadFail::Invalid),
+        }
+        let remaining = deadline.saturating_duration_since(clock::now());
+        if remaining.is_zero() {
+            return Err(HeadFail::TimedOut);
+        }
+        let had_bytes = !up.buffered().is_empty();
+        match up.fill(remaining).await {
+            Ok(_) => {}
+            Err(IoFail::TimedOut) => return Err(HeadFail::TimedOut),
+            Err(IoFail::Closed) if had_bytes => return Err(HeadFail::Closed),
+            Err(IoFail::Closed) => return Err(HeadFail::ClosedEarly),
+        }
+    }
+}
+
+/// Largest response head accepted from the cache layer.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Writes the access-log line for one request.
+fn record(
+    ctx: &ShardCtx,
+    info: &ClientInfo,
+    head: Option<&RequestHead>,
+    times: &RequestTimes,
+    state: &ExchangeState,
+    term: Termination,
+) {
+    if ctx.log.is_off() {
+        return;
+    }
+    let (method, host, target, version) = match head {
+        Some(h) => (
+            h.method.as_str(),
+            h.host.as_deref().unwrap_or(""),
+            h.target.as_str(),
+            match h.version {
+                Version::Http10 => "HTTP/1.0",
+                Version::Http11 => "HTTP/1.1",
+            },
+        ),
+        None => ("-", "", "-", "-"),
+    };
+    ctx.log.record(&Entry {
+        client: info.peer,
+        wall: clock::wall(),
+        shard: ctx.id,
+        timers: times.timers(),
+        status: state.status,
+        bytes: state.bytes,
+        termination: term,
+        tls_version: info.session.version,
+        cipher: info.session.cipher,
+        cert_kind: info.session.cert_kind.as_str(),
+        method,
+        host,
+        target,
+        http_version: version,
+    });
+}
