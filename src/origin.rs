@@ -19,6 +19,8 @@
 //! closed; heads are bounded by [`MAX_HEAD_BYTES`], bodies by [`MAX_BODY_BYTES`].
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -66,12 +68,17 @@ impl Request {
     }
 
     /// Whether the connection stays open after this request.
-    fn keep_alive(&self) -> bool {
+    fn persistence(&self) -> Persistence {
         let conn = self.header("connection").unwrap_or("").to_ascii_lowercase();
-        if self.http11 {
+        let keep = if self.http11 {
             !conn.split(',').any(|t| t.trim() == "close")
         } else {
             conn.split(',').any(|t| t.trim() == "keep-alive")
+        };
+        if keep {
+            Persistence::KeepAlive
+        } else {
+            Persistence::Close
         }
     }
 }
@@ -92,18 +99,50 @@ pub fn pattern_byte(i: u64) -> u8 {
     (i % 251) as u8
 }
 
+/// Counters an observer (a test) can read while the origin serves.
+#[derive(Debug, Default)]
+pub struct OriginStats {
+    connections: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl OriginStats {
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Requests read completely (head and body) so far; counted before the response is
+    /// written, so a request under `/delay/` is counted while it is still in flight.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
 /// Binds `addr`, serves it on a background thread, returns the bound address.
 pub fn spawn(addr: &str) -> io::Result<SocketAddr> {
+    spawn_observed(addr).map(|(a, _)| a)
+}
+
+/// Like [`spawn`], also returning the origin's live counters.
+pub fn spawn_observed(addr: &str) -> io::Result<(SocketAddr, Arc<OriginStats>)> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
+    let stats = Arc::new(OriginStats::default());
+    let s = Arc::clone(&stats);
     thread::Builder::new()
         .name("origin-accept".into())
-        .spawn(move || run(listener))?;
-    Ok(local)
+        .spawn(move || run_observed(listener, s))?;
+    Ok((local, stats))
 }
 
 /// Serves forever on `listener`, one thread per connection.
 pub fn run(listener: TcpListener) -> io::Result<()> {
+    run_observed(listener, Arc::new(OriginStats::default()))
+}
+
+/// Like [`run`], counting into `stats`.
+pub fn run_observed(listener: TcpListener, stats: Arc<OriginStats>) -> io::Result<()> {
     loop {
         let (stream, _) = match listener.accept() {
             Ok(c) => c,
@@ -114,17 +153,19 @@ pub fn run(listener: TcpListener) -> io::Result<()> {
                 continue;
             }
         };
+        stats.connections.fetch_add(1, Ordering::SeqCst);
+        let s = Arc::clone(&stats);
         thread::Builder::new()
             .name("origin-conn".into())
             .spawn(move || {
                 // Errors end this connection only; there is nobody to report them to.
-                let _ = serve_connection(stream);
+                let _ = serve_connection(stream, &s);
             })?;
     }
 }
 
 /// Reads requests from `stream` and answers them in order until close or error.
-fn serve_connection(stream: TcpStream) -> Result<(), OriginError> {
+fn serve_connection(stream: TcpStream, stats: &OriginStats) -> Result<(), OriginError> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = BufWriter::with_capacity(CHUNK_SIZE * 2, stream);
@@ -139,19 +180,37 @@ fn serve_connection(stream: TcpStream) -> Result<(), OriginError> {
                     "400 Bad Request",
                     &[],
                     body.as_bytes(),
-                    false,
-                    true,
+                    Persistence::Close,
+                    BodyMode::Send,
                 )?;
                 writer.flush()?;
+                lingering_close(writer.get_ref(), &mut reader);
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
-        let keep = req.keep_alive();
-        respond(&mut writer, &req, keep)?;
+        stats.requests.fetch_add(1, Ordering::SeqCst);
+        let conn = req.persistence();
+        respond(&mut writer, &req, conn)?;
         writer.flush()?;
-        if !keep {
+        if conn == Persistence::Close {
             return Ok(());
+        }
+    }
+}
+
+/// Closes after an error answer without losing it: a close with unread input makes the kernel
+/// send RST, which can destroy the answer before the peer read it. So: shut down our sending
+/// side, then drain what the peer still sends, bounded in time and bytes.
+fn lingering_close(stream: &TcpStream, reader: &mut BufReader<TcpStream>) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut sink = [0u8; 4096];
+    let mut drained = 0usize;
+    while drained < 1024 * 1024 {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
         }
     }
 }
@@ -289,8 +348,12 @@ fn read_chunked<R: BufRead>(r: &mut R, budget: &mut usize) -> Result<Vec<u8>, Or
 }
 
 /// Routes `req` and writes the whole response to `w`.
-fn respond<W: Write>(w: &mut W, req: &Request, keep: bool) -> io::Result<()> {
-    let head_only = req.method == "HEAD";
+fn respond<W: Write>(w: &mut W, req: &Request, conn: Persistence) -> io::Result<()> {
+    let body_mode = if req.method == "HEAD" {
+        BodyMode::HeadOnly
+    } else {
+        BodyMode::Send
+    };
     let path = req.target.split('?').next().unwrap_or("");
     let mut route = path;
     // Each /delay/MS/ prefix sleeps and is stripped; repeated prefixes add up.
@@ -310,8 +373,8 @@ fn respond<W: Write>(w: &mut W, req: &Request, keep: bool) -> io::Result<()> {
         .and_then(|n| n.parse::<u64>().ok())
     {
         let extra = [("Content-Type", "application/octet-stream".to_string())];
-        write_head(w, "200 OK", &extra, Framing::Length(n), keep)?;
-        if !head_only {
+        write_head(w, "200 OK", &extra, Framing::Length(n), conn)?;
+        if body_mode == BodyMode::Send {
             write_pattern(w, n, false)?;
         }
         return Ok(());
@@ -321,8 +384,8 @@ fn respond<W: Write>(w: &mut W, req: &Request, keep: bool) -> io::Result<()> {
         .and_then(|n| n.parse::<u64>().ok())
     {
         let extra = [("Content-Type", "application/octet-stream".to_string())];
-        write_head(w, "200 OK", &extra, Framing::Chunked, keep)?;
-        if !head_only {
+        write_head(w, "200 OK", &extra, Framing::Chunked, conn)?;
+        if body_mode == BodyMode::Send {
             write_pattern(w, n, true)?;
         }
         return Ok(());
@@ -333,7 +396,7 @@ fn respond<W: Write>(w: &mut W, req: &Request, keep: bool) -> io::Result<()> {
             ("X-Body-Fnv", format!("{:016x}", fnv1a64(&req.body))),
             ("X-Body-Length", req.body.len().to_string()),
         ];
-        return write_simple(w, "200 OK", &extra, &req.body, keep, head_only);
+        return write_simple(w, "200 OK", &extra, &req.body, conn, body_mode);
     }
     if route == "/headers" {
         let mut body = String::new();
@@ -344,10 +407,24 @@ fn respond<W: Write>(w: &mut W, req: &Request, keep: bool) -> io::Result<()> {
             body.push('\n');
         }
         let extra = [("Content-Type", "text/plain".to_string())];
-        return write_simple(w, "200 OK", &extra, body.as_bytes(), keep, head_only);
+        return write_simple(w, "200 OK", &extra, body.as_bytes(), conn, body_mode);
     }
     let extra = [("Content-Type", "text/plain".to_string())];
-    write_simple(w, "200 OK", &extra, HELLO.as_bytes(), keep, head_only)
+    write_simple(w, "200 OK", &extra, HELLO.as_bytes(), conn, body_mode)
+}
+
+/// Whether the connection stays open after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persistence {
+    KeepAlive,
+    Close,
+}
+
+/// Whether a response carries its body (not for HEAD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyMode {
+    Send,
+    HeadOnly,
 }
 
 /// How the response body is delimited.
@@ -361,7 +438,7 @@ fn write_head<W: Write>(
     status: &str,
     extra: &[(&str, String)],
     framing: Framing,
-    keep: bool,
+    conn: Persistence,
 ) -> io::Result<()> {
     write!(w, "HTTP/1.1 {status}\r\nServer: tlsterm-origin\r\n")?;
     for (n, v) in extra {
@@ -371,7 +448,10 @@ fn write_head<W: Write>(
         Framing::Length(n) => write!(w, "Content-Length: {n}\r\n")?,
         Framing::Chunked => write!(w, "Transfer-Encoding: chunked\r\n")?,
     }
-    let conn = if keep { "keep-alive" } else { "close" };
+    let conn = match conn {
+        Persistence::KeepAlive => "keep-alive",
+        Persistence::Close => "close",
+    };
     write!(w, "Connection: {conn}\r\n\r\n")
 }
 
@@ -380,11 +460,11 @@ fn write_simple<W: Write>(
     status: &str,
     extra: &[(&str, String)],
     body: &[u8],
-    keep: bool,
-    head_only: bool,
+    conn: Persistence,
+    body_mode: BodyMode,
 ) -> io::Result<()> {
-    write_head(w, status, extra, Framing::Length(body.len() as u64), keep)?;
-    if !head_only {
+    write_head(w, status, extra, Framing::Length(body.len() as u64), conn)?;
+    if body_mode == BodyMode::Send {
         w.write_all(body)?;
     }
     Ok(())
@@ -672,8 +752,26 @@ mod tests {
             let r = read_response(&mut c.reader, false);
             assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(raw));
             assert_eq!(r.header("connection"), Some("close"));
+            assert!(r.body.starts_with(b"bad request: "), "{:?}", r.body);
             c.assert_closed();
         }
+    }
+
+    #[test]
+    fn stats_count_connections_and_requests() {
+        let (addr, stats) = spawn_observed("127.0.0.1:0").unwrap();
+        assert_eq!((stats.connections(), stats.requests()), (0, 0));
+        for _ in 0..2 {
+            let s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut c = Client {
+                reader: BufReader::new(s.try_clone().unwrap()),
+                writer: s,
+            };
+            c.get("/bytes/1");
+            c.get("/bytes/1");
+        }
+        assert_eq!((stats.connections(), stats.requests()), (2, 4));
     }
 
     #[test]

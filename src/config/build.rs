@@ -284,7 +284,7 @@ pub(crate) fn tls_settings(
         return Ok(TlsSettings { default_name: None });
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    if certs.iter().any(|c| c.names.iter().any(|n| *n == name)) {
+    if certs.iter().any(|c| c.names.contains(&name)) {
         return Ok(TlsSettings {
             default_name: Some(name),
         });

@@ -240,6 +240,23 @@ mod tests {
     }
 
     #[test]
+    fn odd_text_gives_errors_not_panics() {
+        for t in [
+            "ü = [",
+            "[[",
+            "[a.b]\nx=1",
+            "=",
+            "\"k\" = 1",
+            "a = \"\"\"\n\né",
+        ] {
+            assert!(parse(t).is_err(), "{t}");
+        }
+        for p in 0..20 {
+            let _ = key_at("é = 1\n[ü]\nx", p);
+        }
+    }
+
+    #[test]
     fn empty_file_parses_to_defaults() {
         let f = parse("").unwrap();
         assert!(f.listener.is_empty() && f.certificate.is_empty() && f.upstream.is_none());

@@ -191,6 +191,18 @@ mod tests {
     }
 
     #[test]
+    fn odd_input_is_refused_not_panicked_on() {
+        for s in ["1é", "١s", "1.éms", "é", "1.99999999999999999999s", "\u{0}"] {
+            let _ = parse_duration(s);
+            let _ = parse_shard_spec(s);
+            let _ = parse_upstream(s, Path::new(""));
+        }
+        assert!(parse_duration("1é")
+            .unwrap_err()
+            .contains("unknown unit \"é\""));
+    }
+
+    #[test]
     fn durations_format() {
         assert_eq!(format_duration(Duration::from_secs(180)), "180s");
         assert_eq!(format_duration(Duration::from_millis(500)), "500ms");

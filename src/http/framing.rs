@@ -181,6 +181,8 @@ impl ChunkedScanner {
                         value: (value << 4) | u64::from(d),
                         line: line + 1,
                     }
+                } else if b == b'\n' {
+                    return Err(ChunkError::InvalidFraming);
                 } else if digits == 0 {
                     return Err(ChunkError::InvalidSize);
                 } else if b == b';' {

@@ -175,7 +175,10 @@ pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub(crate) fn trim_ows(value: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let from = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let to = value.iter().rposition(|b| !is_ows(b)).map_or(from, |p| p + 1);
+    let to = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(from, |p| p + 1);
     &value[from..to]
 }
 
@@ -187,9 +190,15 @@ pub(crate) fn list_contains(value: &[u8], token: &str) -> bool {
 /// Header fields that describe one connection and are never forwarded (RFC 9110 §7.6.1),
 /// besides those the Connection header lists.
 pub(crate) fn is_hop_by_hop(name: &str) -> bool {
-    ["connection", "keep-alive", "proxy-connection", "te", "upgrade"]
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h))
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// Fields that frame the message or route it; a `Connection` header naming them is ignored

@@ -10,7 +10,17 @@ use super::head::{push_decimal, push_field};
 /// The standard reason phrase of `status` (RFC 9110 §15); a generic phrase for the class of an
 /// unregistered code.
 pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
+    registered_reason(status).unwrap_or(match status {
+        100..=199 => "Informational",
+        200..=299 => "Success",
+        300..=399 => "Redirection",
+        400..=499 => "Client Error",
+        _ => "Server Error",
+    })
+}
+
+fn registered_reason(status: u16) -> Option<&'static str> {
+    Some(match status {
         100 => "Continue",
         101 => "Switching Protocols",
         103 => "Early Hints",
@@ -56,12 +66,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
-        100..=199 => "Informational",
-        200..=299 => "Success",
-        300..=399 => "Redirection",
-        400..=499 => "Client Error",
-        _ => "Server Error",
-    }
+        _ => return None,
+    })
 }
 
 /// Writes a complete small response with `status`; adds `Connection: close` when `close`.
@@ -125,7 +131,9 @@ mod tests {
 
     #[test]
     fn content_length_matches_body_for_every_listed_status() {
-        for status in [400, 403, 404, 408, 413, 414, 421, 431, 500, 501, 502, 503, 504, 499] {
+        for status in [
+            400, 403, 404, 408, 413, 414, 421, 431, 500, 501, 502, 503, 504, 499,
+        ] {
             let text = local(status, true);
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
             let cl = head

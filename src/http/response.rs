@@ -65,18 +65,18 @@ pub fn parse_response_head(
     request_is_head: bool,
     max_head_bytes: usize,
 ) -> Result<Option<ResponseHead>, ResponseError> {
-    let (start, head_len, fields) =
-        match head::scan_head(buf, max_head_bytes, MAX_RESPONSE_HEADERS) {
-            HeadScan::Incomplete => return Ok(None),
-            HeadScan::TooLarge => return Err(ResponseError::HeadTooLarge),
-            HeadScan::TooManyFields => return Err(ResponseError::Malformed("too many header fields")),
-            HeadScan::Fault(fault) => return Err(ResponseError::Malformed(fault.describe())),
-            HeadScan::Complete {
-                start,
-                head_len,
-                fields,
-            } => (start, head_len, fields),
-        };
+    let (start, head_len, fields) = match head::scan_head(buf, max_head_bytes, MAX_RESPONSE_HEADERS)
+    {
+        HeadScan::Incomplete => return Ok(None),
+        HeadScan::TooLarge => return Err(ResponseError::HeadTooLarge),
+        HeadScan::TooManyFields => return Err(ResponseError::Malformed("too many header fields")),
+        HeadScan::Fault(fault) => return Err(ResponseError::Malformed(fault.describe())),
+        HeadScan::Complete {
+            start,
+            head_len,
+            fields,
+        } => (start, head_len, fields),
+    };
     let mut slots = vec![httparse::EMPTY_HEADER; fields];
     let mut resp = httparse::Response::new(&mut slots);
     match resp.parse(&buf[start..head_len]) {
@@ -89,7 +89,9 @@ pub fn parse_response_head(
         Some(1) => Version::Http11,
         _ => return Err(ResponseError::Malformed("unsupported HTTP version")),
     };
-    let status = resp.code.ok_or(ResponseError::Malformed("missing status"))?;
+    let status = resp
+        .code
+        .ok_or(ResponseError::Malformed("missing status"))?;
     let reason = resp.reason.unwrap_or("").to_owned();
     let headers: Vec<Header> = resp
         .headers
@@ -175,7 +177,8 @@ pub fn parse_response_head(
 /// is forwarded verbatim. The caller must pass `close = true` when the body is
 /// [`ResponseFraming::UntilClose`], and when the framing is [`ResponseFraming::Chunked`] and the
 /// client speaks HTTP/1.0 (it cannot find the end of a chunked body; the connection end marks
-/// it instead).
+/// it instead). For an interim (1xx) head pass `close = false`: the connection decision belongs
+/// to the final head.
 pub fn write_client_response_head(
     head: &ResponseHead,
     client_version: Version,

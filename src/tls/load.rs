@@ -150,15 +150,12 @@ fn san_names(cert: &Certificate) -> Result<Vec<String>, String> {
 }
 
 fn ip_from_octets(b: &[u8]) -> Option<IpAddr> {
-    match b.len() {
-        4 => Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
-        16 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(b);
-            Some(IpAddr::V6(Ipv6Addr::from(a)))
-        }
-        _ => None,
+    if let Ok(v4) = <[u8; 4]>::try_from(b) {
+        return Some(IpAddr::V4(Ipv4Addr::from(v4)));
     }
+    <[u8; 16]>::try_from(b)
+        .ok()
+        .map(|v6| IpAddr::V6(Ipv6Addr::from(v6)))
 }
 
 /// Lower-case hex without leading zero bytes ("00" for a zero serial).
@@ -190,7 +187,10 @@ mod tests {
     fn loads_ecdsa_chain_and_key_from_one_file() {
         let dir = TempDir::new("load-ecdsa");
         let key = ecdsa_p256();
-        let cert = cert_pem(&["WWW.Example.org", "*.example.org", "127.0.0.1", "::1"], &key);
+        let cert = cert_pem(
+            &["WWW.Example.org", "*.example.org", "127.0.0.1", "::1"],
+            &key,
+        );
         let path = write(&dir, "a.pem", &[&cert, &key.serialize_pem()]);
         let c = load_cert(&path, None).unwrap();
         assert_eq!(c.path, path);
@@ -201,7 +201,10 @@ mod tests {
         );
         assert_eq!(c.serial, "0a0b");
         // 2020-01-01T00:00:00Z and 2040-01-01T00:00:00Z
-        assert_eq!(c.not_before, UNIX_EPOCH + Duration::from_secs(1_577_836_800));
+        assert_eq!(
+            c.not_before,
+            UNIX_EPOCH + Duration::from_secs(1_577_836_800)
+        );
         assert_eq!(c.not_after, UNIX_EPOCH + Duration::from_secs(2_208_988_800));
         assert_eq!(c.certified_key.cert.len(), 1);
         assert!(c.certified_key.keys_match().is_ok());
@@ -233,7 +236,11 @@ mod tests {
     fn loads_sec1_ec_key() {
         let dir = TempDir::new("load-sec1");
         let key = KeyPair::from_pem(testutil::EC_PKCS8).unwrap();
-        let path = write(&dir, "a.pem", &[&cert_pem(&["ec.test"], &key), testutil::EC_SEC1]);
+        let path = write(
+            &dir,
+            "a.pem",
+            &[&cert_pem(&["ec.test"], &key), testutil::EC_SEC1],
+        );
         assert_eq!(load_cert(&path, None).unwrap().kind, CertKind::Ecdsa);
     }
 
@@ -272,7 +279,10 @@ mod tests {
         let path = dir.join("nope.pem");
         let e = load_cert(&path, None).unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with(&format!("{}: cannot read: ", path.display())), "{text}");
+        assert!(
+            text.starts_with(&format!("{}: cannot read: ", path.display())),
+            "{text}"
+        );
         assert!(text.contains("No such file"), "{text}");
         let key = dir.join("nope.key");
         let crt = write(&dir, "a.crt", &[&cert_pem(&["a.test"], &ecdsa_p256())]);
@@ -309,7 +319,11 @@ mod tests {
     fn ed25519_is_unsupported() {
         let dir = TempDir::new("load-ed");
         let key = KeyPair::from_pem(testutil::ED25519_PKCS8).unwrap();
-        let path = write(&dir, "a.pem", &[&cert_pem(&["a.test"], &key), testutil::ED25519_PKCS8]);
+        let path = write(
+            &dir,
+            "a.pem",
+            &[&cert_pem(&["a.test"], &key), testutil::ED25519_PKCS8],
+        );
         let (_, r) = reason(load_cert(&path, None).unwrap_err());
         assert!(r.starts_with("unsupported key type"), "{r}");
     }

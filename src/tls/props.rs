@@ -104,3 +104,143 @@ pub fn connection_properties(info: &SessionInfo, h2: bool) -> String {
         info.cert_kind.as_str()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache's check, `^H2=[01]; SSR=[012]; SSL=[^; ]+; C=[^; ]+; EC=[^; ]+; KA=[^; ]+;$`,
+    /// written out by hand.
+    fn matches_cache_regex(v: &str) -> bool {
+        let Some(body) = v.strip_suffix(';') else {
+            return false;
+        };
+        let parts: Vec<&str> = body.split("; ").collect();
+        let keys = ["H2", "SSR", "SSL", "C", "EC", "KA"];
+        if parts.len() != keys.len() {
+            return false;
+        }
+        parts.iter().zip(keys).all(|(part, key)| {
+            let Some(val) = part.strip_prefix(key).and_then(|p| p.strip_prefix('=')) else {
+                return false;
+            };
+            match key {
+                "H2" => val == "0" || val == "1",
+                "SSR" => matches!(val, "0" | "1" | "2"),
+                _ => !val.is_empty() && !val.contains([';', ' ']),
+            }
+        })
+    }
+
+    #[test]
+    fn checker_rejects_bad_values() {
+        assert!(!matches_cache_regex(
+            "H2=2; SSR=0; SSL=TLSv1.3; C=x; EC=X25519; KA=ECDSA;"
+        ));
+        assert!(!matches_cache_regex("H2=0; SSR=0; SSL=; C=x; EC=X; KA=E;"));
+        assert!(!matches_cache_regex(
+            "H2=0; SSR=0; SSL=a b; C=x; EC=X; KA=E;"
+        ));
+        assert!(!matches_cache_regex("H2=0; SSR=0; SSL=a; C=x; EC=X; KA=E"));
+        assert!(matches_cache_regex("H2=0; SSR=2; SSL=a; C=x; EC=X; KA=E;"));
+    }
+
+    #[test]
+    fn properties_exact_and_well_formed() {
+        let mut info = SessionInfo {
+            version: "TLSv1.3",
+            cipher: "TLS_AES_128_GCM_SHA256",
+            group: "X25519",
+            cert_kind: CertKind::Ecdsa,
+            resumed: false,
+        };
+        assert_eq!(
+            connection_properties(&info, false),
+            "H2=0; SSR=0; SSL=TLSv1.3; C=TLS_AES_128_GCM_SHA256; EC=X25519; KA=ECDSA;"
+        );
+        info.resumed = true;
+        info.cert_kind = CertKind::Rsa;
+        assert_eq!(
+            connection_properties(&info, true),
+            "H2=1; SSR=1; SSL=TLSv1.3; C=TLS_AES_128_GCM_SHA256; EC=X25519; KA=RSA;"
+        );
+        let all_suites = [
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            CipherSuite::TLS13_AES_256_GCM_SHA384,
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            CipherSuite::Unknown(0x1234),
+        ];
+        let groups = [
+            NamedGroup::X25519,
+            NamedGroup::secp256r1,
+            NamedGroup::Unknown(7),
+        ];
+        let versions = [
+            ProtocolVersion::TLSv1_2,
+            ProtocolVersion::TLSv1_3,
+            ProtocolVersion::SSLv3,
+        ];
+        for s in all_suites {
+            for g in groups {
+                for v in versions {
+                    let info = SessionInfo {
+                        version: version_name(v),
+                        cipher: cipher_name(s),
+                        group: group_name(g),
+                        cert_kind: CertKind::Rsa,
+                        resumed: true,
+                    };
+                    let p = connection_properties(&info, true);
+                    assert!(matches_cache_regex(&p), "{p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn openssl_spellings() {
+        let names: Vec<_> = [
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            CipherSuite::TLS13_AES_256_GCM_SHA384,
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            CipherSuite::TLS_RSA_WITH_AES_128_GCM_SHA256,
+        ]
+        .into_iter()
+        .map(cipher_name)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "TLS_AES_128_GCM_SHA256",
+                "TLS_AES_256_GCM_SHA384",
+                "TLS_CHACHA20_POLY1305_SHA256",
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                "ECDHE-RSA-AES128-GCM-SHA256",
+                "ECDHE-ECDSA-AES256-GCM-SHA384",
+                "ECDHE-RSA-AES256-GCM-SHA384",
+                "ECDHE-ECDSA-CHACHA20-POLY1305",
+                "ECDHE-RSA-CHACHA20-POLY1305",
+                "UNKNOWN",
+            ]
+        );
+        assert_eq!(group_name(NamedGroup::X25519), "X25519");
+        assert_eq!(group_name(NamedGroup::secp256r1), "prime256v1");
+        assert_eq!(group_name(NamedGroup::secp384r1), "secp384r1");
+        assert_eq!(group_name(NamedGroup::FFDHE2048), "UNKNOWN");
+        assert_eq!(version_name(ProtocolVersion::TLSv1_2), "TLSv1.2");
+        assert_eq!(version_name(ProtocolVersion::TLSv1_3), "TLSv1.3");
+        assert_eq!(version_name(ProtocolVersion::SSLv3), "UNKNOWN");
+    }
+}

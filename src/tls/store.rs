@@ -370,7 +370,10 @@ mod tests {
         // Nothing usable: ECDSA, and rustls fails the handshake.
         assert_eq!(which(&store, both, &[S::ED25519]), Some(0));
         assert_eq!(which(&store, both, &[]), Some(0));
-        assert_eq!(which(&store, Some("rsa.test"), &[S::ECDSA_NISTP256_SHA256]), Some(1));
+        assert_eq!(
+            which(&store, Some("rsa.test"), &[S::ECDSA_NISTP256_SHA256]),
+            Some(1)
+        );
         let p384 = Some("p384.test");
         assert_eq!(which(&store, p384, &[S::ECDSA_NISTP384_SHA384]), Some(2));
         // Only a P-384 key for the name: served anyway.

@@ -29,8 +29,7 @@ impl TempDir {
     pub fn new(tag: &str) -> Self {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("tlsterm-{tag}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tlsterm-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)

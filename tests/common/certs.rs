@@ -37,8 +37,7 @@ pub struct Certs {
 fn leaf_params() -> CertificateParams {
     let mut p = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
         .expect("static SAN list is valid");
-    p.distinguished_name
-        .push(DnType::CommonName, "localhost");
+    p.distinguished_name.push(DnType::CommonName, "localhost");
     p.is_ca = IsCa::NoCa;
     p.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -54,7 +53,14 @@ fn rsa_key(dir: &Path) -> KeyPair {
     let openssl = require_tool("openssl");
     let path = dir.join("rsa-key.tmp.pem");
     let out = Command::new(openssl)
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&path)
         .output()
         .expect("run openssl genpkey");

@@ -78,7 +78,8 @@ fn decode_chunked(data: &[u8]) -> Result<(Vec<u8>, usize), String> {
             .ok_or("truncated chunk size line")?;
         let line = std::str::from_utf8(&rest[..eol]).map_err(|e| e.to_string())?;
         let hex = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size {line:?}"))?;
+        let size =
+            usize::from_str_radix(hex, 16).map_err(|_| format!("bad chunk size {line:?}"))?;
         pos += eol + 2;
         if size == 0 {
             // Trailers (none expected) end with an empty line.
@@ -126,7 +127,9 @@ pub fn parse_responses(mut data: &[u8]) -> Result<Vec<HttpResponse>, String> {
             resp.body = body;
             data = &data[used..];
         } else if let Some(cl) = resp.header("content-length") {
-            let n: usize = cl.parse().map_err(|_| format!("bad content-length {cl:?}"))?;
+            let n: usize = cl
+                .parse()
+                .map_err(|_| format!("bad content-length {cl:?}"))?;
             if data.len() < n {
                 return Err(format!("truncated body: want {n}, have {}", data.len()));
             }
@@ -236,7 +239,9 @@ fn check_time(t: &str) -> bool {
 pub fn parse_access_line(line: &str) -> Result<AccessLine, String> {
     let err = |what: &str| format!("access line: bad {what}: {line:?}");
     let (pre, quoted) = line.split_once(" \"").ok_or_else(|| err("request part"))?;
-    let quoted = quoted.strip_suffix('"').ok_or_else(|| err("closing quote"))?;
+    let quoted = quoted
+        .strip_suffix('"')
+        .ok_or_else(|| err("closing quote"))?;
     let f: Vec<&str> = pre.split(' ').collect();
     if f.len() != 8 {
         return Err(err("field count"));
@@ -268,9 +273,8 @@ pub fn parse_access_line(line: &str) -> Result<AccessLine, String> {
     }
     let bytes: u64 = f[5].parse().map_err(|_| err("bytes"))?;
     let ts = f[6];
-    let ts_ok = ts.len() == 2
-        && "CSPLRIDUKcs-".contains(&ts[..1])
-        && "RQCHDLT-".contains(&ts[1..2]);
+    let ts_ok =
+        ts.len() == 2 && "CSPLRIDUKcs-".contains(&ts[..1]) && "RQCHDLT-".contains(&ts[1..2]);
     if !ts_ok {
         return Err(err("termination state"));
     }

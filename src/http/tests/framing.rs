@@ -22,7 +22,11 @@ fn scan_pieces(max: u64, stream: &[u8], cuts: &[usize]) -> Result<(usize, bool),
         if r.done {
             return Ok((total, true));
         }
-        assert_eq!(r.consumed, cut - prev, "an unfinished scanner consumes everything");
+        assert_eq!(
+            r.consumed,
+            cut - prev,
+            "an unfinished scanner consumes everything"
+        );
         prev = cut;
     }
     Ok((total, s.is_done()))
@@ -47,18 +51,36 @@ fn valid_bodies_at_every_split_point_stop_exactly_at_the_end() {
         let mut stream = b.clone();
         stream.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
         // One piece.
-        assert_eq!(scan_pieces(u64::MAX, &stream, &[]), Ok((b.len(), true)), "body {i}");
+        assert_eq!(
+            scan_pieces(u64::MAX, &stream, &[]),
+            Ok((b.len(), true)),
+            "body {i}"
+        );
         // Every single split point.
         for cut in 0..=stream.len() {
-            assert_eq!(scan_pieces(u64::MAX, &stream, &[cut]), Ok((b.len(), true)), "body {i} cut {cut}");
+            assert_eq!(
+                scan_pieces(u64::MAX, &stream, &[cut]),
+                Ok((b.len(), true)),
+                "body {i} cut {cut}"
+            );
         }
         // Byte by byte.
         let all: Vec<usize> = (1..stream.len()).collect();
-        assert_eq!(scan_pieces(u64::MAX, &stream, &all), Ok((b.len(), true)), "body {i} bytewise");
+        assert_eq!(
+            scan_pieces(u64::MAX, &stream, &all),
+            Ok((b.len(), true)),
+            "body {i} bytewise"
+        );
         // Every strict prefix is incomplete.
         for cut in 0..b.len() {
             let mut s = ChunkedScanner::new(u64::MAX);
-            assert_eq!(s.scan(&b[..cut]), Ok(Scan { consumed: cut, done: false }));
+            assert_eq!(
+                s.scan(&b[..cut]),
+                Ok(Scan {
+                    consumed: cut,
+                    done: false
+                })
+            );
         }
     }
 }
@@ -67,20 +89,43 @@ fn valid_bodies_at_every_split_point_stop_exactly_at_the_end() {
 fn body_bytes_and_done_state() {
     let mut s = ChunkedScanner::unlimited();
     let b = VALID[2].as_bytes();
-    assert_eq!(s.scan(b), Ok(Scan { consumed: b.len(), done: true }));
+    assert_eq!(
+        s.scan(b),
+        Ok(Scan {
+            consumed: b.len(),
+            done: true
+        })
+    );
     assert_eq!(s.body_bytes(), 13);
     assert!(s.is_done());
-    assert_eq!(s.scan(b"more"), Ok(Scan { consumed: 0, done: true }));
+    assert_eq!(
+        s.scan(b"more"),
+        Ok(Scan {
+            consumed: 0,
+            done: true
+        })
+    );
 }
 
 #[test]
 fn limit_on_the_sum_of_sizes() {
-    assert_eq!(scan_pieces(10, b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", &[]), Ok((26, true)));
-    assert_eq!(scan_pieces(9, b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", &[]), Err(ChunkError::TooLarge));
-    assert_eq!(scan_pieces(u64::MAX, b"ffffffffffffffff\r\n", &[]), Ok((18, false)));
+    assert_eq!(
+        scan_pieces(10, b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", &[]),
+        Ok((25, true))
+    );
+    assert_eq!(
+        scan_pieces(9, b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", &[]),
+        Err(ChunkError::TooLarge)
+    );
+    assert_eq!(
+        scan_pieces(u64::MAX, b"ffffffffffffffff\r\n", &[]),
+        Ok((18, false))
+    );
     assert_eq!(
         scan_pieces(u64::MAX, b"ffffffffffffffff\r\n", &[]).and(
-            ChunkedScanner::unlimited().scan(b"1\r\nx\r\nffffffffffffffff\r\n").map(|_| (0, false))
+            ChunkedScanner::unlimited()
+                .scan(b"1\r\nx\r\nffffffffffffffff\r\n")
+                .map(|_| (0, false))
         ),
         Err(ChunkError::TooLarge)
     );
@@ -119,22 +164,38 @@ fn invalid_sizes() {
 #[test]
 fn invalid_framing() {
     // Bare LF after the size line, after data, in trailers, at the end.
-    assert_eq!(invalid(b"5\nhello\r\n0\r\n\r\n"), ChunkError::InvalidFraming);
+    assert_eq!(
+        invalid(b"5\nhello\r\n0\r\n\r\n"),
+        ChunkError::InvalidFraming
+    );
+    assert_eq!(invalid(b"\n"), ChunkError::InvalidFraming);
     assert_eq!(invalid(b"5;a\nhello\r\n"), ChunkError::InvalidFraming);
-    assert_eq!(invalid(b"5\r\nhello\n0\r\n\r\n"), ChunkError::InvalidFraming);
+    assert_eq!(
+        invalid(b"5\r\nhello\n0\r\n\r\n"),
+        ChunkError::InvalidFraming
+    );
     assert_eq!(invalid(b"0\r\n\n"), ChunkError::InvalidFraming);
     assert_eq!(invalid(b"0\r\nT: v\n\r\n"), ChunkError::InvalidFraming);
     // Missing CRLF after data (data longer than announced).
-    assert_eq!(invalid(b"5\r\nhello!\r\n0\r\n\r\n"), ChunkError::InvalidFraming);
+    assert_eq!(
+        invalid(b"5\r\nhello!\r\n0\r\n\r\n"),
+        ChunkError::InvalidFraming
+    );
     assert_eq!(invalid(b"5\r\nhello0\r\n\r\n"), ChunkError::InvalidFraming);
     // Bare CR.
     assert_eq!(invalid(b"5\rhello"), ChunkError::InvalidFraming);
     assert_eq!(invalid(b"0\r\n\rx"), ChunkError::InvalidFraming);
     // Control characters in extensions and trailers.
     assert_eq!(invalid(b"5;a\0\r\n"), ChunkError::InvalidFraming);
-    assert_eq!(invalid(b"0\r\nT: a\x01\r\n\r\n"), ChunkError::InvalidFraming);
+    assert_eq!(
+        invalid(b"0\r\nT: a\x01\r\n\r\n"),
+        ChunkError::InvalidFraming
+    );
     // Bad trailer lines: obs-fold, space before colon, no name, no colon.
-    assert_eq!(invalid(b"0\r\nT: a\r\n b\r\n\r\n"), ChunkError::InvalidFraming);
+    assert_eq!(
+        invalid(b"0\r\nT: a\r\n b\r\n\r\n"),
+        ChunkError::InvalidFraming
+    );
     assert_eq!(invalid(b"0\r\nT : a\r\n\r\n"), ChunkError::InvalidFraming);
     assert_eq!(invalid(b"0\r\n: a\r\n\r\n"), ChunkError::InvalidFraming);
     assert_eq!(invalid(b"0\r\nNoColon\r\n\r\n"), ChunkError::InvalidFraming);
@@ -164,4 +225,24 @@ fn failure_is_sticky() {
     let mut s = ChunkedScanner::unlimited();
     assert_eq!(s.scan(b"zz"), Err(ChunkError::InvalidSize));
     assert_eq!(s.scan(b"0\r\n\r\n"), Err(ChunkError::InvalidSize));
+}
+
+#[test]
+fn single_byte_mutations_never_panic_and_never_overrun() {
+    const INTERESTING: [u8; 8] = [0, b'\r', b'\n', b' ', b';', b'0', b'f', 0xff];
+    for i in 0..VALID.len() {
+        let raw = body(i);
+        for pos in 0..raw.len() {
+            for b in INTERESTING {
+                let mut m = raw.clone();
+                m[pos] = b;
+                if let Ok(scan) = ChunkedScanner::unlimited().scan(&m) {
+                    assert!(scan.consumed <= m.len());
+                    if scan.done {
+                        assert_eq!(&m[scan.consumed - 2..scan.consumed], b"\r\n");
+                    }
+                }
+            }
+        }
+    }
 }

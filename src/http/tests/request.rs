@@ -72,9 +72,18 @@ fn fields_are_exact() {
     assert_eq!(
         h.headers,
         vec![
-            Header { name: "Host".into(), value: b"example.com".to_vec() },
-            Header { name: "User-Agent".into(), value: b"t".to_vec() },
-            Header { name: "Accept".into(), value: b"*/*".to_vec() },
+            Header {
+                name: "Host".into(),
+                value: b"example.com".to_vec()
+            },
+            Header {
+                name: "User-Agent".into(),
+                value: b"t".to_vec()
+            },
+            Header {
+                name: "Accept".into(),
+                value: b"*/*".to_vec()
+            },
         ]
     );
 
@@ -101,29 +110,55 @@ fn fields_are_exact() {
 fn keep_alive_rules() {
     let ka = |raw: &str| head(raw).keep_alive;
     assert!(ka("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
-    assert!(!ka("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
-    assert!(!ka("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, CLOSE\r\n\r\n"));
-    assert!(!ka("GET / HTTP/1.1\r\nHost: h\r\nConnection: foo\r\nConnection: close\r\n\r\n"));
-    assert!(ka("GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n"));
+    assert!(!ka(
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(!ka(
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, CLOSE\r\n\r\n"
+    ));
+    assert!(!ka(
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: foo\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(ka(
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n"
+    ));
     assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
     assert!(ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     assert!(ka("GET / HTTP/1.0\r\nConnection: foo , keep-alive\r\n\r\n"));
-    assert!(!ka("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"));
-    assert!(!ka("GET / HTTP/1.0\r\nHost: h\r\nKeep-Alive: timeout=5\r\n\r\n"));
+    assert!(!ka(
+        "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"
+    ));
+    assert!(!ka(
+        "GET / HTTP/1.0\r\nHost: h\r\nKeep-Alive: timeout=5\r\n\r\n"
+    ));
 }
 
 #[test]
 fn expect_and_host_rules() {
-    assert!(head("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
-    assert!(!head("POST / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n").expect_continue);
+    assert!(
+        head("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+            .expect_continue
+    );
+    assert!(
+        !head("POST / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n")
+            .expect_continue
+    );
     // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client.
-    assert!(!head("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
+    assert!(
+        !head("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+            .expect_continue
+    );
     assert_eq!(head("GET / HTTP/1.0\r\n\r\n").host, None);
     assert_eq!(
-        head("GET http://a.example:8080/p?q HTTP/1.0\r\n\r\n").host.as_deref(),
+        head("GET http://a.example:8080/p?q HTTP/1.0\r\n\r\n")
+            .host
+            .as_deref(),
         Some("a.example:8080")
     );
-    assert_eq!(head("GET / HTTP/1.1\r\nHost:\r\n\r\n").host.as_deref(), Some(""));
+    assert_eq!(
+        head("GET / HTTP/1.1\r\nHost:\r\n\r\n").host.as_deref(),
+        Some("")
+    );
     malformed("GET / HTTP/1.1\r\n\r\n");
     malformed("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n");
     malformed("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n");
@@ -141,7 +176,12 @@ fn status_codes() {
 }
 
 fn small_limits() -> Limits {
-    Limits { max_head_bytes: 64, max_uri_bytes: 16, max_headers: 3, max_body_bytes: 1000 }
+    Limits {
+        max_head_bytes: 64,
+        max_uri_bytes: 16,
+        max_headers: 3,
+        max_body_bytes: 1000,
+    }
 }
 
 #[test]
@@ -149,29 +189,54 @@ fn limits() {
     let l = small_limits();
     let p = |raw: &str| parse_request_head(raw.as_bytes(), &l);
     // Exactly at the head limit: accepted (64 bytes).
-    let exact = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let exact = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     assert_eq!(exact.len(), 64);
     assert_eq!(p(exact).unwrap().unwrap().head_len, 64);
     // One more byte: 431, whether complete or not.
-    let over = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let over = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     assert_eq!(p(over), Err(RequestError::HeadTooLarge));
     assert_eq!(p(&over[..64]), Err(RequestError::HeadTooLarge));
     assert_eq!(p(&over[..63]), Ok(None));
     assert_eq!(p(&"\r\n".repeat(40)), Err(RequestError::HeadTooLarge));
     // Header count.
-    assert!(p("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n").unwrap().is_some());
-    assert_eq!(p("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), Err(RequestError::TooManyHeaders));
-    assert_eq!(p("GET / HTTP/1.1\r\nA:\r\nB:\r\nC:\r\nD:"), Err(RequestError::TooManyHeaders));
+    assert!(p("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n")
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        p("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+        Err(RequestError::TooManyHeaders)
+    );
+    assert_eq!(
+        p("GET / HTTP/1.1\r\nA:\r\nB:\r\nC:\r\nD:\r\n"),
+        Err(RequestError::TooManyHeaders)
+    );
     // URI: 16 bytes fine, 17 → 414, also before the line ends.
-    assert!(p("GET /aaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().is_some());
-    assert_eq!(p("GET /aaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n"), Err(RequestError::UriTooLong));
+    assert!(p("GET /aaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        p("GET /aaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Err(RequestError::UriTooLong)
+    );
     assert_eq!(p("GET /aaaaaaaaaaaaaaa"), Ok(None));
     assert_eq!(p("GET /aaaaaaaaaaaaaaaa"), Err(RequestError::UriTooLong));
     // Body.
-    assert_eq!(p("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n").unwrap().unwrap().framing, RequestFraming::Length(1000));
-    assert_eq!(p("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n"), Err(RequestError::BodyTooLarge));
+    assert_eq!(
+        p("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n")
+            .unwrap()
+            .unwrap()
+            .framing,
+        RequestFraming::Length(1000)
+    );
+    assert_eq!(
+        p("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n"),
+        Err(RequestError::BodyTooLarge)
+    );
     // Default limits: a 16 KiB head of one huge header.
-    let big = format!("GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
     assert_eq!(parse(big.as_bytes()), Err(RequestError::HeadTooLarge));
     let long_uri = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
     assert_eq!(parse(long_uri.as_bytes()), Err(RequestError::UriTooLong));
@@ -179,15 +244,35 @@ fn limits() {
 
 #[test]
 fn transfer_coding_rules() {
-    let te = |v: &str| parse(format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {v}\r\n\r\n").as_bytes());
-    assert_eq!(te("chunked").unwrap().unwrap().framing, RequestFraming::Chunked);
-    assert_eq!(te("Chunked").unwrap().unwrap().framing, RequestFraming::Chunked);
-    assert_eq!(te("gzip, chunked"), Err(RequestError::UnsupportedTransferCoding));
+    let te = |v: &str| {
+        parse(format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {v}\r\n\r\n").as_bytes())
+    };
+    assert_eq!(
+        te("chunked").unwrap().unwrap().framing,
+        RequestFraming::Chunked
+    );
+    assert_eq!(
+        te("Chunked").unwrap().unwrap().framing,
+        RequestFraming::Chunked
+    );
+    assert_eq!(
+        te("gzip, chunked"),
+        Err(RequestError::UnsupportedTransferCoding)
+    );
     assert_eq!(te("gzip"), Err(RequestError::UnsupportedTransferCoding));
     assert_eq!(te("identity"), Err(RequestError::UnsupportedTransferCoding));
-    assert_eq!(te("chunked;q=1"), Err(RequestError::UnsupportedTransferCoding));
-    assert!(matches!(te("chunked, chunked"), Err(RequestError::Smuggling(_))));
-    assert!(matches!(te("chunked, gzip"), Err(RequestError::Smuggling(_))));
+    assert_eq!(
+        te("chunked;q=1"),
+        Err(RequestError::UnsupportedTransferCoding)
+    );
+    assert!(matches!(
+        te("chunked, chunked"),
+        Err(RequestError::Smuggling(_))
+    ));
+    assert!(matches!(
+        te("chunked, gzip"),
+        Err(RequestError::Smuggling(_))
+    ));
     assert!(matches!(te("chunked,"), Err(RequestError::Smuggling(_))));
     assert!(matches!(te(""), Err(RequestError::Smuggling(_))));
     smuggling("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -201,14 +286,29 @@ fn transfer_coding_rules() {
 #[test]
 fn smuggling_shapes() {
     // CL + TE, in both orders.
-    smuggling("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
-    smuggling("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n");
+    smuggling(
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    smuggling(
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+    );
     // Duplicate CL, even equal.
     smuggling("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
     smuggling("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\n");
     // Invalid CL values.
-    for v in ["5, 5", "+5", "-1", "0x5", "5a", "", "1 2", "99999999999999999999999"] {
-        smuggling(&format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {v}\r\n\r\n"));
+    for v in [
+        "5, 5",
+        "+5",
+        "-1",
+        "0x5",
+        "5a",
+        "",
+        "1 2",
+        "99999999999999999999999",
+    ] {
+        smuggling(&format!(
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {v}\r\n\r\n"
+        ));
     }
     // obs-fold.
     smuggling("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n");
@@ -221,7 +321,10 @@ fn smuggling_shapes() {
     smuggling("GET / HTTP/1.1\r\nHost: h\n\n");
     smuggling("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n");
     smuggling("GET / HTTP/1.1\rHost: h\r\n\r\n");
-    assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: h\n"), Err(RequestError::Smuggling(_))));
+    assert!(matches!(
+        parse(b"GET / HTTP/1.1\r\nHost: h\n"),
+        Err(RequestError::Smuggling(_))
+    ));
     // Whitespace before the colon.
     smuggling("GET / HTTP/1.1\r\nHost : h\r\n\r\n");
     smuggling("POST / HTTP/1.1\r\nHost: h\r\nContent-Length\t: 5\r\n\r\n");
@@ -248,4 +351,25 @@ fn malformations() {
     malformed("GET / HTTP/1.1\r\nHost: h\r\nBad(name): v\r\n\r\n");
     let tls_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n";
     assert!(matches!(parse(tls_hello), Err(RequestError::Malformed(_))));
+}
+
+#[test]
+fn single_byte_mutations_never_panic_and_never_overrun() {
+    const INTERESTING: [u8; 9] = [0, b'\r', b'\n', b' ', b'\t', b':', b',', 0xff, b'a'];
+    let limits = small_limits();
+    for raw in VALID {
+        let raw = raw.as_bytes();
+        for pos in 0..raw.len() {
+            for b in INTERESTING {
+                let mut m = raw.to_vec();
+                m[pos] = b;
+                for l in [&Limits::default(), &limits] {
+                    if let Ok(Some(h)) = parse_request_head(&m, l) {
+                        assert!(h.head_len <= m.len() && h.head_len <= l.max_head_bytes);
+                        assert_eq!(&m[h.head_len - 4..h.head_len], b"\r\n\r\n");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,2 @@
+//! loadtest: see loadtest/README.md.
+fn main() {}
