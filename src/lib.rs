@@ -10,16 +10,20 @@
 //! - [`upstream`]: per-shard keep-alive pool towards the cache layer.
 //! - [`sli`]: per-request timers, termination state, SLI verdict.
 //! - [`log`]: access-log lines, buffered per shard.
+//! - [`metrics`]: shard-local counters and histograms, Prometheus text on scrape.
+//! - [`admin`]: the admin HTTP listener (`/metrics`, `/healthz`, drain).
 //! - [`clock`]: the one place that reads the clock.
 //! - [`rt`]: runtime glue (socket creation, the single `unsafe` fd hand-over to glommio).
 //! - [`demo`] and [`origin`]: the embedded quick-start and a tiny HTTP origin.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod origin;
 pub mod proxy;
 pub mod rt;

@@ -18,7 +18,11 @@ use tlsterm::shard::{self, Control, Shared};
 use tlsterm::tls::{self, CertStore};
 
 #[derive(Parser, Debug)]
-#[command(name = "tlsterm", version, about = "Thread-per-core TLS terminator for a CDN edge")]
+#[command(
+    name = "tlsterm",
+    version,
+    about = "Thread-per-core TLS terminator for a CDN edge"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,7 +116,8 @@ fn check(path: &std::path::Path) -> Result<()> {
 /// Starts the shards and blocks until they have drained after SIGTERM/SIGINT.
 fn serve(cfg: Config) -> Result<()> {
     // Signals are routed to the signal thread before any shard starts.
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let cpus = tlsterm::topology::shard_cpus(&cfg.shards).context("choosing shard CPUs")?;
     let store = Arc::new(
         CertStore::new(cfg.certificates.clone(), cfg.tls.default_name.as_deref())
@@ -142,6 +147,9 @@ fn serve(cfg: Config) -> Result<()> {
     let running = shard::start(shared, &cpus)?;
     for addr in &running.addresses {
         eprintln!("tlsterm: listening on {addr}");
+    }
+    if let Some(addr) = running.admin {
+        eprintln!("tlsterm: admin on http://{addr}/ (metrics, healthz)");
     }
     eprintln!(
         "tlsterm: {} shard(s) on CPUs {:?}, upstream {upstream}",

@@ -21,21 +21,35 @@ use std::time::Duration;
 
 use glommio::sync::Gate;
 use glommio::{
-    executor, ExecutorJoinHandle, Latency, LocalExecutorBuilder, Placement, Shares,
-    TaskQueueHandle,
+    executor, ExecutorJoinHandle, Latency, LocalExecutorBuilder, Placement, Shares, TaskQueueHandle,
 };
 
 use crate::config::Config;
 use crate::log::{AccessLog, Sink};
-use crate::proxy::{serve_connection, Drain, ShardCtx};
+use crate::metrics::ShardMetrics;
+use crate::proxy::{serve_connection, Latch, ShardCtx};
 use crate::rt;
 use crate::tls::CertStore;
 use crate::upstream::Pool;
 
-/// Process-wide control flags, written by the signal thread and polled by every shard.
-#[derive(Debug, Default)]
+/// Process-wide control flags, written by the signal thread or the admin listener and polled
+/// by every shard's low-priority watcher (never read on the request path, except
+/// `access_log`, a plain load).
+#[derive(Debug)]
 pub struct Control {
     stop: AtomicBool,
+    drain: AtomicBool,
+    access_log: AtomicBool,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            stop: AtomicBool::new(false),
+            drain: AtomicBool::new(false),
+            access_log: AtomicBool::new(true),
+        }
+    }
 }
 
 impl Control {
@@ -46,6 +60,25 @@ impl Control {
 
     pub fn stop_requested(&self) -> bool {
         self.stop.load(Ordering::Acquire)
+    }
+
+    /// Asks every shard to end keep-alive (the load balancer sees `/healthz` fail and moves
+    /// traffic away; new connections are still served).
+    pub fn request_drain(&self) {
+        self.drain.store(true, Ordering::Release);
+    }
+
+    pub fn drain_requested(&self) -> bool {
+        self.drain.load(Ordering::Acquire) || self.stop_requested()
+    }
+
+    /// Turns the access log on or off at run time.
+    pub fn set_access_log(&self, on: bool) {
+        self.access_log.store(on, Ordering::Relaxed);
+    }
+
+    pub fn access_log_enabled(&self) -> bool {
+        self.access_log.load(Ordering::Relaxed)
     }
 }
 
@@ -65,6 +98,8 @@ pub struct Shared {
 pub struct Running {
     /// The address each configured listener is bound to (port 0 resolved).
     pub addresses: Vec<SocketAddr>,
+    /// The admin listener's address, when configured.
+    pub admin: Option<SocketAddr>,
     pub handles: Vec<ExecutorJoinHandle<()>>,
 }
 
@@ -75,22 +110,36 @@ pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
     let mut per_shard: Vec<Vec<StdListener>> = (0..n).map(|_| Vec::new()).collect();
     let mut addresses = Vec::new();
     for l in &shared.cfg.listeners {
-        let group = rt::bind_group(l.address, l.backlog.get(), n).map_err(|e| {
-            io::Error::new(e.kind(), format!("listen on {}: {e}", l.address))
-        })?;
+        let group = rt::bind_group(l.address, l.backlog.get(), n)
+            .map_err(|e| io::Error::new(e.kind(), format!("listen on {}: {e}", l.address)))?;
         addresses.push(group[0].local_addr()?);
         for (k, sock) in group.into_iter().enumerate() {
             per_shard[k].push(sock);
         }
     }
+    let metrics: Vec<Arc<ShardMetrics>> = (0..n).map(|k| Arc::new(ShardMetrics::new(k))).collect();
+    let mut admin_socket = match shared.cfg.admin {
+        Some(addr) => Some(
+            rt::bind_reuseport(addr, 128)
+                .map_err(|e| io::Error::new(e.kind(), format!("admin listener on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let admin = admin_socket.as_ref().map(|s| s.local_addr()).transpose()?;
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
     let mut handles = Vec::with_capacity(n);
     for (id, (cpu, listeners)) in cpus.iter().zip(per_shard).enumerate() {
         let shared = shared.clone();
         let ready = ready_tx.clone();
+        let own = Arc::clone(&metrics[id]);
+        // The admin listener runs on the first shard, in its low-priority queue.
+        let admin = admin_socket.take().map(|sock| AdminSetup {
+            socket: sock,
+            all: metrics.clone(),
+        });
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("tlsterm-shard{id}"))
-            .spawn(move || shard_main(id, shared, listeners, ready))
+            .spawn(move || shard_main(id, shared, listeners, own, admin, ready))
             .map_err(|e| io::Error::other(format!("start shard {id} on CPU {cpu}: {e}")))?;
         handles.push(handle);
     }
@@ -100,13 +149,25 @@ pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
             .recv()
             .map_err(|_| io::Error::other("a shard exited during startup"))?;
     }
-    Ok(Running { addresses, handles })
+    Ok(Running {
+        addresses,
+        admin,
+        handles,
+    })
+}
+
+/// What the shard hosting the admin listener needs.
+struct AdminSetup {
+    socket: StdListener,
+    all: Vec<Arc<ShardMetrics>>,
 }
 
 async fn shard_main(
     id: usize,
     shared: Shared,
     listeners: Vec<StdListener>,
+    metrics: Arc<ShardMetrics>,
+    admin: Option<AdminSetup>,
     ready: mpsc::Sender<()>,
 ) {
     let requests = executor().create_task_queue(
@@ -140,8 +201,11 @@ async fn shard_main(
         tls: shared.tls,
         store: shared.store,
         log: AccessLog::new(sink),
-        drain: Drain::default(),
+        draining: Latch::default(),
+        stopping: Latch::default(),
         open_connections: std::cell::Cell::new(0),
+        metrics,
+        control: Arc::clone(&shared.control),
     });
     let gate = Rc::new(Gate::new());
     for l in listeners {
@@ -158,10 +222,30 @@ async fn shard_main(
     if let Ok(t) = glommio::spawn_local_into(watcher, background) {
         t.detach();
     }
+    if let Some(setup) = admin {
+        let listener = rt::into_glommio(setup.socket);
+        let server = crate::admin::serve(
+            listener,
+            crate::admin::AdminState {
+                shards: setup.all,
+                control: Arc::clone(&shared.control),
+                cfg: Arc::clone(&ctx.cfg),
+                started: crate::clock::wall(),
+                last_scrape: std::cell::Cell::new(0.0),
+            },
+            Rc::clone(&ctx),
+        );
+        match glommio::spawn_local_into(server, background) {
+            Ok(t) => {
+                t.detach();
+            }
+            Err(e) => eprintln!("tlsterm: shard{id}: cannot start the admin listener: {e}"),
+        }
+    }
     let _ = ready.send(());
     drop(ready);
 
-    ctx.drain.wait().await;
+    ctx.stopping.wait().await;
     ctx.pool.clear();
     let grace = ctx.cfg.timeouts.grace;
     if rt::within(grace, gate.close()).await.is_none() {
@@ -181,7 +265,7 @@ async fn accept_loop(
 ) {
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            ctx.drain.wait().await;
+            ctx.stopping.wait().await;
             None
         })
         .await;
@@ -211,8 +295,12 @@ async fn control_watcher(ctx: Rc<ShardCtx>, control: Arc<Control>) {
         if ticks % 10 == 0 {
             ctx.log.flush();
         }
+        if control.drain_requested() {
+            ctx.draining.set();
+        }
         if control.stop_requested() {
-            ctx.drain.start();
+            ctx.draining.set();
+            ctx.stopping.set();
             return;
         }
     }

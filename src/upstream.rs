@@ -159,11 +159,15 @@ impl Pool {
         self.idle.borrow_mut().clear();
     }
 
-    /// Opens a new connection, with the connect timeout and one retry on failure.
-    pub async fn connect(&self, now: Instant) -> Result<Conn, ConnectError> {
+    /// Opens a new connection, with the connect timeout and one retry on failure. Also returns
+    /// how many attempts failed (0, 1 or 2), for the metrics.
+    pub async fn connect(&self, now: Instant) -> (Result<Conn, ConnectError>, u64) {
         match self.connect_once(now).await {
-            Ok(c) => Ok(c),
-            Err(_) => self.connect_once(now).await,
+            Ok(c) => (Ok(c), 0),
+            Err(_) => match self.connect_once(now).await {
+                Ok(c) => (Ok(c), 1),
+                Err(e) => (Err(e), 2),
+            },
         }
     }
 

@@ -11,8 +11,8 @@
 use super::file::{FileConfig, FileTimeouts};
 use super::values::{cpus_spec, parse_duration, parse_shard_spec, parse_socket_addr};
 use super::{
-    parse_upstream, AccessLog, Config, ListenerConfig, LogConfig, QuickStart, ShardSpec, Timeouts,
-    TlsSettings, UpstreamConfig,
+    parse_upstream, AccessLog, Config, ListenerConfig, LogConfig, QuickStart, ShardSpec,
+    SliSettings, Timeouts, TlsSettings, UpstreamConfig,
 };
 use crate::http::Limits;
 use crate::tls::store::load_cert;
@@ -90,6 +90,20 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
             .map_err(|e| bad(&key, e.to_string()))?;
         certificates.push(cert);
     }
+    let sli = match f.sli.and_then(|s| s.latency_threshold) {
+        None => SliSettings::default(),
+        Some(t) => SliSettings {
+            latency_threshold: parse_duration(&t)
+                .and_then(|d| {
+                    if d.is_zero() {
+                        Err("must be greater than zero".to_string())
+                    } else {
+                        Ok(d)
+                    }
+                })
+                .map_err(|r| bad("sli.latency_threshold", r))?,
+        },
+    };
     let default_name = f.tls.and_then(|t| t.default_name);
     let tls = tls_settings(default_name, &certificates, "tls.default_name")?;
     Ok(Config {
@@ -102,6 +116,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         limits,
         log: LogConfig { access },
         admin,
+        sli,
     })
 }
 
@@ -150,6 +165,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
             access: AccessLog::Stdout,
         },
         admin: q.admin,
+        sli: SliSettings::default(),
     })
 }
 

@@ -25,6 +25,7 @@ pub(crate) struct FileConfig {
     pub limits: Option<FileLimits>,
     pub log: Option<FileLog>,
     pub admin: Option<FileAdmin>,
+    pub sli: Option<FileSli>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +93,12 @@ pub(crate) struct FileLog {
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileAdmin {
     pub address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileSli {
+    pub latency_threshold: Option<String>,
 }
 
 /// A TOML or serde error located in the text: `(key, reason)`.

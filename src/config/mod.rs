@@ -49,6 +49,22 @@ pub struct Config {
     pub log: LogConfig,
     /// Admin listener (metrics, health); `None` = off.
     pub admin: Option<SocketAddr>,
+    pub sli: SliSettings,
+}
+
+/// SLI settings (see SLO.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliSettings {
+    /// A request whose proxy-internal latency reaches this is bad. Default 50 ms.
+    pub latency_threshold: Duration,
+}
+
+impl Default for SliSettings {
+    fn default() -> Self {
+        SliSettings {
+            latency_threshold: Duration::from_millis(50),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

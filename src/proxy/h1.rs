@@ -35,7 +35,8 @@ use crate::http::response::{
 use crate::http::rewrite::{write_upstream_request, ForwardInfo};
 use crate::http::Version;
 use crate::log::Entry;
-use crate::sli::{Phase, RequestTimes, Termination};
+use crate::metrics::{Protocol, RequestRecord};
+use crate::sli::{verdict, Phase, RequestTimes, Termination};
 use crate::upstream;
 
 type Client = Inbound<TlsStream<TcpStream>>;
@@ -60,7 +61,7 @@ pub async fn serve(ctx: &Rc<ShardCtx>, stream: TlsStream<TcpStream>, info: Clien
             }
             HeadRead::Head(head, times) => exchange(ctx, &mut conn, &info, head, times).await,
         };
-        if !keep || ctx.drain.is_draining() {
+        if !keep || ctx.draining.is_set() {
             break;
         }
         first = false;
@@ -83,7 +84,7 @@ async fn read_head(ctx: &ShardCtx, conn: &mut Client, first: bool) -> HeadRead {
     if conn.buffered().is_empty() {
         let idle_limit = if first { t.header } else { t.keepalive };
         let got = futures_lite::future::or(async { Some(conn.fill(idle_limit).await) }, async {
-            ctx.drain.wait().await;
+            ctx.draining.wait().await;
             None
         })
         .await;
@@ -157,7 +158,8 @@ async fn exchange(
         Err(failure) => {
             let keepable = matches!(
                 failure,
-                Failure::Connect(_) | Failure::UpstreamClosed(Phase::Headers)
+                Failure::Connect(_)
+                    | Failure::UpstreamClosed(Phase::Headers)
                     | Failure::UpstreamTimeout(Phase::Headers)
             ) && state.request_body_done;
             if !keepable {
@@ -329,6 +331,7 @@ async fn forward(
 async fn acquire(ctx: &ShardCtx, times: &mut RequestTimes) -> Result<Leg, Failure> {
     let now = clock::now();
     if let Some(c) = ctx.pool.take_idle(now) {
+        ctx.metrics.upstream_idle.set(ctx.pool.idle_len() as u64);
         times.upstream_ready = Some(clock::now());
         return Ok(Leg {
             io: Inbound::new(c.stream),
@@ -336,7 +339,10 @@ async fn acquire(ctx: &ShardCtx, times: &mut RequestTimes) -> Result<Leg, Failur
         });
     }
     times.connect_start.get_or_insert(now);
-    let c = ctx.pool.connect(now).await.map_err(Failure::Connect)?;
+    let (result, failed_attempts) = ctx.pool.connect(now).await;
+    ctx.metrics.upstream_connect_failures.add(failed_attempts);
+    let c = result.map_err(Failure::Connect)?;
+    ctx.metrics.upstream_opened.add(1);
     times.upstream_ready = Some(clock::now());
     Ok(Leg {
         io: Inbound::new(c.stream),
@@ -356,7 +362,7 @@ async fn respond(
 ) -> Result<(), Failure> {
     let t = &ctx.cfg.timeouts;
     if resp.framing == ResponseFraming::UntilClose
-        || ctx.drain.is_draining()
+        || ctx.draining.is_set()
         || (head.version == Version::Http10 && resp.framing == ResponseFraming::Chunked)
     {
         state.close = true;
@@ -407,9 +413,10 @@ async fn respond(
         && resp.framing != ResponseFraming::UntilClose
         && state.request_body_done
         && leg.io.buffered().is_empty()
-        && !ctx.drain.is_draining()
+        && !ctx.stopping.is_set()
     {
         ctx.pool.put_back(leg.io.stream, leg.uses, clock::now());
+        ctx.metrics.upstream_idle.set(ctx.pool.idle_len() as u64);
     }
     Ok(())
 }
@@ -494,7 +501,8 @@ async fn read_response_head(
 /// Largest response head accepted from the cache layer.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
-/// Writes the access-log line for one request.
+/// The one end-of-request function: judges the request for the SLI, counts it in the shard's
+/// metrics and writes its access-log line.
 fn record(
     ctx: &ShardCtx,
     info: &ClientInfo,
@@ -503,7 +511,24 @@ fn record(
     state: &ExchangeState,
     term: Termination,
 ) {
-    if ctx.log.is_off() {
+    let latency = times.internal_latency();
+    let upstream_response = match (times.body_sent.or(times.head_sent), times.response_head) {
+        (Some(sent), Some(head)) => Some(head.saturating_duration_since(sent)),
+        _ => None,
+    };
+    let protocol = match head.map(|h| h.version) {
+        Some(Version::Http10) => Protocol::Http10,
+        _ => Protocol::Http11,
+    };
+    ctx.metrics.record_request(&RequestRecord {
+        protocol,
+        status: state.status,
+        termination: term,
+        verdict: verdict(latency, term, ctx.cfg.sli.latency_threshold),
+        internal_latency: latency,
+        upstream_response,
+    });
+    if ctx.log.is_off() || !ctx.control.access_log_enabled() {
         return;
     }
     let (method, host, target, version) = match head {

@@ -25,8 +25,10 @@ use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 use rustls::server::Acceptor;
 
+use crate::clock;
 use crate::config::Config;
 use crate::log::AccessLog;
+use crate::metrics::{HandshakeOutcome, Resumption, ShardMetrics, TlsVersion};
 use crate::rt::within;
 use crate::tls::props::{connection_properties, SessionInfo};
 use crate::tls::{CertKind, CertStore};
@@ -41,47 +43,55 @@ pub struct ShardCtx {
     pub store: Arc<CertStore>,
     pub pool: Pool,
     pub log: AccessLog,
-    pub drain: Drain,
+    /// Keep-alive ends: idle connections close, busy ones after their current response.
+    pub draining: Latch,
+    /// Accepting ends (implies `draining`).
+    pub stopping: Latch,
     /// Connections currently open on this shard.
     pub open_connections: Cell<usize>,
+    /// This shard's counters (read by the admin listener on scrape).
+    pub metrics: Arc<ShardMetrics>,
+    /// Process-wide switches (access log on/off is read per request: a plain load).
+    pub control: Arc<crate::shard::Control>,
 }
 
-/// Shard-local drain signal: idle connections wake up and close, busy ones finish their
-/// current exchange and then close.
+/// A shard-local one-way latch: once set, it stays set and wakes every waiter. Used twice per
+/// shard: `draining` (idle keep-alive connections close, busy ones close after their current
+/// response) and `stopping` (accept loops end too).
 #[derive(Debug)]
-pub struct Drain {
-    draining: Cell<bool>,
+pub struct Latch {
+    set: Cell<bool>,
     /// Never has permits; closing it wakes every waiter.
     signal: Semaphore,
 }
 
-impl Default for Drain {
+impl Default for Latch {
     fn default() -> Self {
-        Drain {
-            draining: Cell::new(false),
+        Latch {
+            set: Cell::new(false),
             signal: Semaphore::new(0),
         }
     }
 }
 
-impl Drain {
-    /// Starts draining (idempotent).
-    pub fn start(&self) {
-        if !self.draining.replace(true) {
+impl Latch {
+    /// Sets the latch (idempotent).
+    pub fn set(&self) {
+        if !self.set.replace(true) {
             self.signal.close();
         }
     }
 
-    pub fn is_draining(&self) -> bool {
-        self.draining.get()
+    pub fn is_set(&self) -> bool {
+        self.set.get()
     }
 
-    /// Resolves once draining has started.
+    /// Resolves once the latch is set.
     pub async fn wait(&self) {
-        if self.is_draining() {
+        if self.is_set() {
             return;
         }
-        // Fails (and so returns) only when the semaphore is closed by `start`.
+        // Fails (and so returns) only when the semaphore is closed by `set`.
         let _ = self.signal.acquire(1).await;
     }
 }
@@ -102,9 +112,16 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
         Err(_) => return,
     };
     let _ = tcp.set_nodelay(true);
+    let accepted = clock::now();
     ctx.open_connections.set(ctx.open_connections.get() + 1);
+    ctx.metrics.connections_accepted.add(1);
+    ctx.metrics
+        .connections_open
+        .set(ctx.open_connections.get() as u64);
     let handshake = async {
-        let start = LazyConfigAcceptor::new(Acceptor::default(), tcp).await.ok()?;
+        let start = LazyConfigAcceptor::new(Acceptor::default(), tcp)
+            .await
+            .ok()?;
         let hello = start.client_hello();
         let kind = ctx
             .store
@@ -116,15 +133,36 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
     };
     // A client that does not finish its handshake in time is closed with a FIN (the TCP
     // stream is dropped, not reset).
-    if let Some(Some((stream, kind))) = within(ctx.cfg.timeouts.handshake, handshake).await {
-        let session = SessionInfo::from_connection(stream.get_ref().1, kind);
-        let properties = connection_properties(&session, false);
-        let client = ClientInfo {
-            peer,
-            session,
-            properties,
-        };
-        h1::serve(&ctx, stream, client).await;
+    match within(ctx.cfg.timeouts.handshake, handshake).await {
+        Some(Some((stream, kind))) => {
+            let session = SessionInfo::from_connection(stream.get_ref().1, kind);
+            ctx.metrics.record_handshake(HandshakeOutcome::Ok {
+                took: clock::now().saturating_duration_since(accepted),
+                version: if session.version == "TLSv1.3" {
+                    TlsVersion::Tls13
+                } else {
+                    TlsVersion::Tls12
+                },
+                kind,
+                resumed: if session.resumed {
+                    Resumption::Resumed
+                } else {
+                    Resumption::Full
+                },
+            });
+            let properties = connection_properties(&session, false);
+            let client = ClientInfo {
+                peer,
+                session,
+                properties,
+            };
+            h1::serve(&ctx, stream, client).await;
+        }
+        Some(None) => ctx.metrics.record_handshake(HandshakeOutcome::Failed),
+        None => ctx.metrics.record_handshake(HandshakeOutcome::Timeout),
     }
     ctx.open_connections.set(ctx.open_connections.get() - 1);
+    ctx.metrics
+        .connections_open
+        .set(ctx.open_connections.get() as u64);
 }

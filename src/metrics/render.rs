@@ -1,0 +1,411 @@
+//! Merging shard metrics and writing the Prometheus text exposition format (version 0.0.4).
+//!
+//! Pure: takes the shards' metrics and the process facts, returns text. Families are written
+//! once each, with `# HELP` and `# TYPE`, label values escaped.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use super::histogram::{Histogram, LATENCY_BUCKETS};
+use super::{
+    Counter, ShardMetrics, CAUSES, HS_KINDS, HS_RESULTS, HS_VERSIONS, PHASES, STATUS_CLASSES,
+};
+use crate::sli::Termination;
+
+/// A per-shard family: name, type, help, and which counter.
+type PerShard = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardMetrics) -> &Counter,
+);
+
+/// Process-level facts gathered by the admin task at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessInfo {
+    pub resident_bytes: u64,
+    pub open_fds: u64,
+    pub start_time_unix: u64,
+    pub version: &'static str,
+    /// Per certificate: (file name, kind, seconds until notAfter; negative when expired).
+    pub certificates: Vec<(String, &'static str, i64)>,
+    /// Seconds the previous scrape took to render.
+    pub last_scrape_seconds: f64,
+    /// The process is draining (healthz says 503).
+    pub draining: bool,
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sum(shards: &[Arc<ShardMetrics>], f: impl Fn(&ShardMetrics) -> &Counter) -> u64 {
+    shards.iter().map(|s| f(s).get()).sum()
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn seconds(micros: u64) -> String {
+    format!("{}", micros as f64 / 1e6)
+}
+
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    shards: &[Arc<ShardMetrics>],
+    f: impl Fn(&ShardMetrics) -> &Histogram,
+) {
+    family(out, name, "histogram", help);
+    let mut counts = [0u64; LATENCY_BUCKETS.len() + 1];
+    let (mut total, mut sum_micros) = (0u64, 0u64);
+    for s in shards {
+        let h = f(s);
+        for (acc, c) in counts.iter_mut().zip(h.bucket_counts()) {
+            *acc += c;
+        }
+        total += h.count();
+        sum_micros += h.sum_micros();
+    }
+    let mut cumulative = 0;
+    for (bound, c) in LATENCY_BUCKETS.iter().zip(counts) {
+        cumulative += c;
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {cumulative}",
+            seconds(*bound)
+        );
+    }
+    // +Inf equals the total count, whatever a racing writer did to the buckets.
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum {}", seconds(sum_micros));
+    let _ = writeln!(out, "{name}_count {total}");
+}
+
+/// Renders every metric of every shard, merged, plus process facts.
+pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+
+    family(
+        &mut out,
+        "tlsterm_requests_total",
+        "counter",
+        "Requests finished, by status class sent and protocol.",
+    );
+    for (p, proto) in super::Protocol::ALL.iter().enumerate() {
+        for (c, class) in STATUS_CLASSES.iter().enumerate() {
+            let v: u64 = shards.iter().map(|s| s.requests[p][c].get()).sum();
+            let _ = writeln!(
+                out,
+                "tlsterm_requests_total{{status_class=\"{class}\",protocol=\"{}\"}} {v}",
+                proto.label()
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "tlsterm_sli_requests_total",
+        "counter",
+        "Requests judged by the SLI.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_sli_requests_total {}",
+        sum(shards, |s| &s.sli_requests)
+    );
+    family(
+        &mut out,
+        "tlsterm_sli_good_total",
+        "counter",
+        "Requests under the internal-latency threshold and not a proxy error.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_sli_good_total {}",
+        sum(shards, |s| &s.sli_good)
+    );
+    family(
+        &mut out,
+        "tlsterm_sli_bad_total",
+        "counter",
+        "Requests failing the SLI, by reason.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_sli_bad_total{{reason=\"latency\"}} {}",
+        sum(shards, |s| &s.sli_bad_latency)
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_sli_bad_total{{reason=\"error\"}} {}",
+        sum(shards, |s| &s.sli_bad_error)
+    );
+
+    family(
+        &mut out,
+        "tlsterm_termination_states_total",
+        "counter",
+        "Requests by HAProxy-style two-letter termination state.",
+    );
+    for (ci, cause) in CAUSES.iter().enumerate() {
+        for (pi, phase) in PHASES.iter().enumerate() {
+            let idx = ci * PHASES.len() + pi;
+            let v: u64 = shards.iter().map(|s| s.terminations[idx].get()).sum();
+            if v > 0 {
+                let state = Termination::new(*cause, *phase);
+                let _ = writeln!(
+                    out,
+                    "tlsterm_termination_states_total{{state=\"{state}\"}} {v}"
+                );
+            }
+        }
+    }
+
+    histogram(
+        &mut out,
+        "tlsterm_internal_latency_seconds",
+        "Time the proxy itself held each request (see SLO.md).",
+        shards,
+        |s| &s.internal_latency,
+    );
+    histogram(
+        &mut out,
+        "tlsterm_upstream_response_seconds",
+        "Cache response time: request sent to response head received (Tr).",
+        shards,
+        |s| &s.upstream_response,
+    );
+    histogram(
+        &mut out,
+        "tlsterm_handshake_duration_seconds",
+        "TLS handshake duration, accept to finished, successful handshakes.",
+        shards,
+        |s| &s.handshake_duration,
+    );
+
+    family(
+        &mut out,
+        "tlsterm_handshakes_total",
+        "counter",
+        "TLS handshakes by version, certificate kind, resumption and result.",
+    );
+    for (v, version) in HS_VERSIONS.iter().enumerate() {
+        for (k, kind) in HS_KINDS.iter().enumerate() {
+            for (r, resumed) in ["false", "true"].iter().enumerate() {
+                let n: u64 = shards.iter().map(|s| s.handshakes_ok[v][k][r].get()).sum();
+                let _ = writeln!(
+                    out,
+                    "tlsterm_handshakes_total{{version=\"{version}\",cert_kind=\"{kind}\",resumed=\"{resumed}\",result=\"ok\"}} {n}"
+                );
+            }
+        }
+    }
+    for (i, result) in HS_RESULTS[1..].iter().enumerate() {
+        let n: u64 = shards.iter().map(|s| s.handshakes_bad[i].get()).sum();
+        let _ = writeln!(
+            out,
+            "tlsterm_handshakes_total{{version=\"unknown\",cert_kind=\"unknown\",resumed=\"false\",result=\"{result}\"}} {n}"
+        );
+    }
+
+    let per_shard: [PerShard; 3] = [
+        (
+            "tlsterm_connections_accepted_total",
+            "counter",
+            "TCP connections accepted, per shard.",
+            |s| &s.connections_accepted,
+        ),
+        (
+            "tlsterm_connections_open",
+            "gauge",
+            "Client connections open, per shard.",
+            |s| &s.connections_open,
+        ),
+        (
+            "tlsterm_upstream_pool_idle",
+            "gauge",
+            "Idle keep-alive connections to the cache, per shard.",
+            |s| &s.upstream_idle,
+        ),
+    ];
+    for (name, kind, help, f) in per_shard {
+        family(&mut out, name, kind, help);
+        for s in shards {
+            let _ = writeln!(out, "{name}{{shard=\"{}\"}} {}", s.shard, f(s).get());
+        }
+    }
+
+    family(
+        &mut out,
+        "tlsterm_upstream_connections_opened_total",
+        "counter",
+        "Connections opened to the cache layer.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_upstream_connections_opened_total {}",
+        sum(shards, |s| &s.upstream_opened)
+    );
+    family(
+        &mut out,
+        "tlsterm_upstream_connect_failures_total",
+        "counter",
+        "Failed connection attempts to the cache layer (each attempt, retries included).",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_upstream_connect_failures_total {}",
+        sum(shards, |s| &s.upstream_connect_failures)
+    );
+
+    family(
+        &mut out,
+        "tlsterm_certificate_expiry_seconds",
+        "gauge",
+        "Seconds until the certificate's notAfter (negative: expired).",
+    );
+    for (name, kind, secs) in &process.certificates {
+        let _ = writeln!(
+            out,
+            "tlsterm_certificate_expiry_seconds{{cert=\"{}\",kind=\"{kind}\"}} {secs}",
+            escape(name)
+        );
+    }
+
+    family(
+        &mut out,
+        "haproxy_frontend_http_responses_total",
+        "counter",
+        "HAProxy-compatible responses by status class (for existing alerts).",
+    );
+    for (c, class) in STATUS_CLASSES.iter().enumerate() {
+        let v: u64 = shards
+            .iter()
+            .map(|s| (0..3).map(|p| s.requests[p][c].get()).sum::<u64>())
+            .sum();
+        let code = if c == 0 { "other" } else { class };
+        let _ = writeln!(
+            out,
+            "haproxy_frontend_http_responses_total{{proxy=\"tlsterm\",code=\"{code}\"}} {v}"
+        );
+    }
+
+    let gauges: [(&str, &str, String); 4] = [
+        (
+            "process_resident_memory_bytes",
+            "Resident set size in bytes.",
+            process.resident_bytes.to_string(),
+        ),
+        (
+            "process_open_fds",
+            "Open file descriptors.",
+            process.open_fds.to_string(),
+        ),
+        (
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch, in seconds.",
+            process.start_time_unix.to_string(),
+        ),
+        (
+            "tlsterm_scrape_duration_seconds",
+            "Time spent rendering the previous scrape.",
+            format!("{}", process.last_scrape_seconds),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        family(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        &mut out,
+        "tlsterm_draining",
+        "gauge",
+        "1 while the process drains.",
+    );
+    let _ = writeln!(out, "tlsterm_draining {}", u8::from(process.draining));
+    family(
+        &mut out,
+        "tlsterm_build_info",
+        "gauge",
+        "Build information.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_build_info{{version=\"{}\"}} 1",
+        escape(process.version)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Protocol, RequestRecord};
+    use crate::sli::{Cause, Phase, Verdict};
+    use std::time::Duration;
+
+    #[test]
+    fn merges_shards_and_renders_exact_lines() {
+        let a = Arc::new(ShardMetrics::new(0));
+        let b = Arc::new(ShardMetrics::new(1));
+        let ok = RequestRecord {
+            protocol: Protocol::Http11,
+            status: Some(200),
+            termination: Termination::NORMAL,
+            verdict: Verdict::Good,
+            internal_latency: Some(Duration::from_millis(1)),
+            upstream_response: Some(Duration::from_millis(30)),
+        };
+        a.record_request(&ok);
+        b.record_request(&ok);
+        b.record_request(&RequestRecord {
+            status: Some(503),
+            termination: Termination::new(Cause::ServerAbort, Phase::Connect),
+            upstream_response: None,
+            ..ok
+        });
+        b.connections_open.set(3);
+        let text = render(
+            &[a, b],
+            &ProcessInfo {
+                version: "0.1.0",
+                certificates: vec![("a.pem".into(), "ECDSA", 86_400)],
+                ..ProcessInfo::default()
+            },
+        );
+        for line in [
+            "tlsterm_requests_total{status_class=\"2xx\",protocol=\"http/1.1\"} 2",
+            "tlsterm_requests_total{status_class=\"5xx\",protocol=\"http/1.1\"} 1",
+            "tlsterm_sli_requests_total 3",
+            "tlsterm_sli_good_total 3",
+            "tlsterm_termination_states_total{state=\"--\"} 2",
+            "tlsterm_termination_states_total{state=\"SC\"} 1",
+            "tlsterm_internal_latency_seconds_bucket{le=\"0.001\"} 3",
+            "tlsterm_internal_latency_seconds_bucket{le=\"0.0005\"} 0",
+            "tlsterm_internal_latency_seconds_count 3",
+            "tlsterm_internal_latency_seconds_sum 0.003",
+            "tlsterm_upstream_response_seconds_count 2",
+            "tlsterm_connections_open{shard=\"1\"} 3",
+            "haproxy_frontend_http_responses_total{proxy=\"tlsterm\",code=\"5xx\"} 1",
+            "haproxy_frontend_http_responses_total{proxy=\"tlsterm\",code=\"other\"} 0",
+            "tlsterm_certificate_expiry_seconds{cert=\"a.pem\",kind=\"ECDSA\"} 86400",
+            "tlsterm_build_info{version=\"0.1.0\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // Each family is declared exactly once.
+        let types = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+        let unique: std::collections::HashSet<_> =
+            text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        assert_eq!(types, unique.len());
+    }
+}
