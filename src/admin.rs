@@ -9,7 +9,8 @@
 //!   current response) and fail `/healthz`, while still accepting: the load balancer moves
 //!   traffic away without a refused connection. `SIGTERM` then stops the process.
 //! - `PUT /log-level` with body `info` (access log on) or `error`/`off` (access log off).
-//! - `POST /reload` — answered `501`: live reload is not in this version.
+//! - `POST /reload` — same as `SIGHUP`: re-read certificates, keys, OCSP files and ticket keys
+//!   (answered `202`; the outcome is logged and counted in `tlsterm_reloads_total`).
 //!
 //! One request per connection (`Connection: close`), 5 s to send it.
 //!
@@ -28,16 +29,21 @@ use crate::config::Config;
 use crate::http::request::{parse_request_head, RequestFraming};
 use crate::http::{Limits, Method};
 use crate::log::unix_secs;
-use crate::metrics::{render, ProcessInfo, ShardMetrics};
+use crate::metrics::{render, ProcessInfo, ReloadCounters, ShardMetrics};
 use crate::proxy::ShardCtx;
+use crate::reload::{Publisher, ReloadTrigger};
 use crate::rt::within;
 use crate::shard::Control;
+use std::sync::mpsc::Sender;
 
 /// Everything the admin listener reads.
 #[derive(Debug)]
 pub struct AdminState {
     pub shards: Vec<Arc<ShardMetrics>>,
     pub control: Arc<Control>,
+    pub publisher: Arc<Publisher>,
+    pub reload: Sender<ReloadTrigger>,
+    pub reload_counters: Arc<ReloadCounters>,
     pub cfg: Arc<Config>,
     pub started: SystemTime,
     /// Seconds the previous `/metrics` render took.
@@ -145,11 +151,15 @@ fn route(state: &AdminState, method: &Method, path: &str, body: &[u8]) -> Reply 
                 "body must be one of: info, debug (access log on), warn, error, off\n".into(),
             ),
         },
-        (Method::Post, "/reload") => (
-            501,
-            "text/plain",
-            "live reload is not available in this version; restart the process\n".into(),
-        ),
+        (Method::Post, "/reload") => match state.reload.send(ReloadTrigger::Admin) {
+            Ok(()) => (
+                202,
+                "text/plain",
+                "reload requested; the outcome is logged and counted in tlsterm_reloads_total\n"
+                    .into(),
+            ),
+            Err(_) => (503, "text/plain", "the reloader is not running\n".into()),
+        },
         (_, "/metrics" | "/healthz" | "/drain" | "/log-level" | "/reload") => {
             (405, "text/plain", "method not allowed\n".into())
         }

@@ -12,6 +12,7 @@
 //! - [`log`]: access-log lines, buffered per shard.
 //! - [`metrics`]: shard-local counters and histograms, Prometheus text on scrape.
 //! - [`admin`]: the admin HTTP listener (`/metrics`, `/healthz`, drain).
+//! - [`reload`]: live TLS state (certificates, staples, ticket keys) and the reloader thread.
 //! - [`clock`]: the one place that reads the clock.
 //! - [`rt`]: runtime glue (socket creation, the single `unsafe` fd hand-over to glommio).
 //! - [`demo`] and [`origin`]: the embedded quick-start and a tiny HTTP origin.
@@ -26,6 +27,7 @@ pub mod log;
 pub mod metrics;
 pub mod origin;
 pub mod proxy;
+pub mod reload;
 pub mod rt;
 pub mod shard;
 pub mod sli;

@@ -14,8 +14,9 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use tlsterm::config::{AccessLog, Config, QuickStart};
+use tlsterm::metrics::ReloadCounters;
+use tlsterm::reload::{self, Publisher, ReloadTrigger};
 use tlsterm::shard::{self, Control, Shared};
-use tlsterm::tls::{self, CertStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,7 +54,7 @@ enum Command {
 #[derive(Args, Debug)]
 struct RunArgs {
     /// TOML configuration file.
-    #[arg(long, conflicts_with_all = ["listen", "upstream", "cert", "shards", "admin"])]
+    #[arg(long, conflicts_with_all = ["listen", "upstream", "cert", "shards", "admin", "ticket_keys", "ocsp_fetch"])]
     config: Option<PathBuf>,
     /// Address to accept TLS on (repeatable).
     #[arg(long)]
@@ -67,9 +68,15 @@ struct RunArgs {
     /// CPUs to run shards on: `auto`, `0,1`, `0-3`.
     #[arg(long)]
     shards: Option<String>,
-    /// Admin listener address.
+    /// Admin listener address (metrics, health, reload, drain).
     #[arg(long)]
     admin: Option<SocketAddr>,
+    /// HAProxy-format session-ticket key file (shared by a fleet for resumption).
+    #[arg(long)]
+    ticket_keys: Option<PathBuf>,
+    /// Fetch OCSP responses from each certificate's responder and keep them fresh.
+    #[arg(long)]
+    ocsp_fetch: bool,
 }
 
 fn main() {
@@ -99,6 +106,8 @@ fn run_args(args: RunArgs) -> Result<()> {
                 certs: args.cert,
                 shards: args.shards,
                 admin: args.admin,
+                ticket_keys: args.ticket_keys,
+                ocsp_fetch: args.ocsp_fetch,
             })?
         }
     };
@@ -119,12 +128,17 @@ fn serve(cfg: Config) -> Result<()> {
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let cpus = tlsterm::topology::shard_cpus(&cfg.shards).context("choosing shard CPUs")?;
-    let store = Arc::new(
-        CertStore::new(cfg.certificates.clone(), cfg.tls.default_name.as_deref())
-            .context("building the certificate store")?,
-    );
-    let tls_config = tls::server_config(Arc::clone(&store), &[b"http/1.1"])
-        .context("building the TLS configuration")?;
+    let state = reload::build(&cfg, None, tlsterm::clock::wall())
+        .context("loading certificates, OCSP responses and ticket keys")?;
+    for s in &state.staples {
+        if let Some(e) = &s.last_error {
+            eprintln!("tlsterm: OCSP response for {} not stapled: {e}", s.cert);
+        }
+        if s.must_staple_missing {
+            eprintln!("tlsterm: WARNING: {} is must-staple but has no valid OCSP staple: clients will refuse it", s.cert);
+        }
+    }
+    let publisher = Arc::new(Publisher::new(state));
     let log_file = match &cfg.log.access {
         AccessLog::File(p) => Some(Arc::new(
             std::fs::OpenOptions::new()
@@ -137,10 +151,19 @@ fn serve(cfg: Config) -> Result<()> {
     };
     let control = Arc::new(Control::default());
     let upstream = cfg.upstream.address.to_string();
+    let cfg = Arc::new(cfg);
+    let reload_counters = Arc::new(ReloadCounters::default());
+    let reloader = reload::spawn_reloader(
+        Arc::clone(&cfg),
+        Arc::clone(&publisher),
+        Arc::clone(&reload_counters),
+    )
+    .context("starting the reloader")?;
     let shared = Shared {
-        cfg: Arc::new(cfg),
-        tls: tls_config,
-        store,
+        cfg,
+        publisher,
+        reload: reloader.clone(),
+        reload_counters,
         control: Arc::clone(&control),
         log_file,
     };
@@ -164,12 +187,13 @@ fn serve(cfg: Config) -> Result<()> {
         .spawn(move || {
             for sig in signals.forever() {
                 match sig {
-                    SIGHUP => eprintln!(
-                        "tlsterm: SIGHUP: live reload is not available in this version; ignored"
-                    ),
+                    SIGHUP => {
+                        let _ = reloader.send(ReloadTrigger::Signal);
+                    }
                     _ => {
                         eprintln!("tlsterm: stopping: draining connections");
                         signal_control.request_stop();
+                        let _ = reloader.send(ReloadTrigger::Stop);
                         return;
                     }
                 }
@@ -215,6 +239,8 @@ fn demo(listen: SocketAddr) -> Result<()> {
         certs,
         shards: None,
         admin: None,
+        ticket_keys: None,
+        ocsp_fetch: false,
     })?;
     serve(cfg)
 }

@@ -146,8 +146,9 @@ pub fn run_observed(listener: TcpListener, stats: Arc<OriginStats>) -> io::Resul
     loop {
         let (stream, _) = match listener.accept() {
             Ok(c) => c,
-            // Transient accept errors (EMFILE, ECONNABORTED) must not stop the origin.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Other accept errors (EMFILE, ECONNABORTED) are transient and must not stop the
+            // origin: back off briefly and retry.
             Err(_) => {
                 thread::sleep(Duration::from_millis(10));
                 continue;

@@ -15,7 +15,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,10 +26,11 @@ use glommio::{
 
 use crate::config::Config;
 use crate::log::{AccessLog, Sink};
-use crate::metrics::ShardMetrics;
-use crate::proxy::{serve_connection, Latch, ShardCtx};
+use crate::metrics::{ReloadCounters, ShardMetrics};
+use crate::proxy::{serve_connection, Latch, ShardCtx, ShardTls};
+use crate::reload::{Publisher, ReloadTrigger, TlsState};
 use crate::rt;
-use crate::tls::CertStore;
+use crate::tls::{server_config_with, ServerOptions};
 use crate::upstream::Pool;
 
 /// Process-wide control flags, written by the signal thread or the admin listener and polled
@@ -86,8 +87,11 @@ impl Control {
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub cfg: Arc<Config>,
-    pub tls: Arc<rustls::ServerConfig>,
-    pub store: Arc<CertStore>,
+    /// The current TLS state (certificates, staples, ticket keys); replaced whole on reload.
+    pub publisher: Arc<Publisher>,
+    /// Where reload requests go (the admin listener's `POST /reload`).
+    pub reload: Sender<ReloadTrigger>,
+    pub reload_counters: Arc<ReloadCounters>,
     pub control: Arc<Control>,
     /// Access-log file, opened once by the main thread (cloned per shard).
     pub log_file: Option<Arc<std::fs::File>>,
@@ -190,6 +194,13 @@ async fn shard_main(
         },
         (crate::config::AccessLog::File(_), None) => Sink::Off,
     };
+    let tls = match shard_tls(&shared.publisher.current(), &cfg) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tlsterm: shard{id}: cannot build the TLS configuration: {e}");
+            return;
+        }
+    };
     let ctx = Rc::new(ShardCtx {
         id,
         pool: Pool::new(
@@ -198,8 +209,7 @@ async fn shard_main(
             cfg.timeouts.connect,
         ),
         cfg,
-        tls: shared.tls,
-        store: shared.store,
+        tls: std::cell::RefCell::new(tls),
         log: AccessLog::new(sink),
         draining: Latch::default(),
         stopping: Latch::default(),
@@ -218,7 +228,11 @@ async fn shard_main(
             Err(e) => eprintln!("tlsterm: shard{id}: cannot start accept loop: {e}"),
         }
     }
-    let watcher = control_watcher(Rc::clone(&ctx), Arc::clone(&shared.control));
+    let watcher = control_watcher(
+        Rc::clone(&ctx),
+        Arc::clone(&shared.control),
+        Arc::clone(&shared.publisher),
+    );
     if let Ok(t) = glommio::spawn_local_into(watcher, background) {
         t.detach();
     }
@@ -229,6 +243,9 @@ async fn shard_main(
             crate::admin::AdminState {
                 shards: setup.all,
                 control: Arc::clone(&shared.control),
+                publisher: Arc::clone(&shared.publisher),
+                reload: shared.reload.clone(),
+                reload_counters: Arc::clone(&shared.reload_counters),
                 cfg: Arc::clone(&ctx.cfg),
                 started: crate::clock::wall(),
                 last_scrape: std::cell::Cell::new(0.0),
@@ -286,14 +303,40 @@ async fn accept_loop(
     }
 }
 
-/// Polls the process-wide control flags and flushes the access log, at low priority.
-async fn control_watcher(ctx: Rc<ShardCtx>, control: Arc<Control>) {
+/// This shard's TLS configuration built from a published state: the shared resolver and
+/// ticketer, its own TLS 1.2 session-ID cache.
+fn shard_tls(state: &TlsState, cfg: &Config) -> Result<ShardTls, rustls::Error> {
+    let config = server_config_with(
+        Arc::clone(&state.store),
+        &ServerOptions {
+            alpn: &[b"http/1.1"],
+            ticketer: Some(Arc::clone(&state.ticketer)),
+            session_cache_size: cfg.tls.session_cache_size,
+        },
+    )?;
+    Ok(ShardTls {
+        generation: state.generation,
+        config,
+        store: Arc::clone(&state.store),
+    })
+}
+
+/// Polls the process-wide control flags and the published TLS state, and flushes the access
+/// log, at low priority.
+async fn control_watcher(ctx: Rc<ShardCtx>, control: Arc<Control>, publisher: Arc<Publisher>) {
     let mut ticks = 0u32;
     loop {
         glommio::timer::sleep(Duration::from_millis(100)).await;
         ticks = ticks.wrapping_add(1);
         if ticks % 10 == 0 {
             ctx.log.flush();
+        }
+        let current = ctx.tls.borrow().generation;
+        if publisher.generation() != current {
+            match shard_tls(&publisher.current(), &ctx.cfg) {
+                Ok(t) => *ctx.tls.borrow_mut() = t,
+                Err(e) => eprintln!("tlsterm: shard{}: new TLS state refused: {e}", ctx.id),
+            }
         }
         if control.drain_requested() {
             ctx.draining.set();

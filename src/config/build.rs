@@ -86,8 +86,9 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
             .as_deref()
             .ok_or_else(|| bad(&key, "missing (the PEM file with the chain, and the key)"))?;
         let key_file = c.key.as_deref().map(|k| base.join(k));
-        let cert = load_cert(&base.join(pem), key_file.as_deref())
+        let mut cert = load_cert(&base.join(pem), key_file.as_deref())
             .map_err(|e| bad(&key, e.to_string()))?;
+        cert.ocsp_path = c.ocsp.as_deref().map(|o| base.join(o));
         certificates.push(cert);
     }
     let sli = match f.sli.and_then(|s| s.latency_threshold) {
@@ -104,8 +105,22 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
                 .map_err(|r| bad("sli.latency_threshold", r))?,
         },
     };
-    let default_name = f.tls.and_then(|t| t.default_name);
-    let tls = tls_settings(default_name, &certificates, "tls.default_name")?;
+    let file_tls = f.tls.unwrap_or_default();
+    let mut tls = tls_settings(file_tls.default_name, &certificates, "tls.default_name")?;
+    tls.ticket_keys = file_tls.ticket_keys.map(|p| base.join(p));
+    if let Some(l) = file_tls.ticket_lifetime {
+        tls.ticket_lifetime = parse_duration(&l)
+            .and_then(|d| match d.as_secs() {
+                1..=604_800 => Ok(d),
+                _ => Err("must be between 1s and 7 days (RFC 8446 caps tickets at 7 days)".into()),
+            })
+            .map_err(|r| bad("tls.ticket_lifetime", r))?;
+    }
+    if let Some(n) = file_tls.session_cache_size {
+        tls.session_cache_size =
+            usize::try_from(n).map_err(|_| bad("tls.session_cache_size", "must be 0 or more"))?;
+    }
+    tls.ocsp_fetch = f.ocsp.and_then(|o| o.fetch).unwrap_or(false);
     Ok(Config {
         listeners,
         shards,
@@ -154,7 +169,11 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         listeners,
         shards,
         certificates,
-        tls: TlsSettings { default_name: None },
+        tls: TlsSettings {
+            ticket_keys: q.ticket_keys.clone(),
+            ocsp_fetch: q.ocsp_fetch,
+            ..TlsSettings::default()
+        },
         upstream: UpstreamConfig {
             address,
             max_idle_per_shard: DEFAULT_MAX_IDLE,
@@ -297,12 +316,13 @@ pub(crate) fn tls_settings(
     key: &str,
 ) -> Result<TlsSettings, Bad> {
     let Some(name) = default_name else {
-        return Ok(TlsSettings { default_name: None });
+        return Ok(TlsSettings::default());
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     if certs.iter().any(|c| c.names.contains(&name)) {
         return Ok(TlsSettings {
             default_name: Some(name),
+            ..TlsSettings::default()
         });
     }
     let mut known: Vec<&str> = certs

@@ -26,6 +26,7 @@ pub(crate) struct FileConfig {
     pub log: Option<FileLog>,
     pub admin: Option<FileAdmin>,
     pub sli: Option<FileSli>,
+    pub ocsp: Option<FileOcsp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,12 +48,22 @@ pub(crate) struct FileShards {
 pub(crate) struct FileCertificate {
     pub pem: Option<String>,
     pub key: Option<String>,
+    pub ocsp: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileTls {
+    pub default_name: Option<String>,
+    pub ticket_keys: Option<String>,
+    pub ticket_lifetime: Option<String>,
+    pub session_cache_size: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FileTls {
-    pub default_name: Option<String>,
+pub(crate) struct FileOcsp {
+    pub fetch: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -87,6 +87,27 @@ pub enum ShardSpec {
 pub struct TlsSettings {
     /// Name whose certificates serve clients without SNI; `None` = first certificate.
     pub default_name: Option<String>,
+    /// HAProxy-format session-ticket key file; `None` = keys generated in memory and rotated,
+    /// shared by all shards of the process.
+    pub ticket_keys: Option<PathBuf>,
+    /// Lifetime announced for session tickets. Default 2 h.
+    pub ticket_lifetime: Duration,
+    /// TLS 1.2 session-ID cache entries per shard. Default 20000; 0 = no session-ID cache.
+    pub session_cache_size: usize,
+    /// Fetch OCSP responses from the responder named in each certificate (`ocsp.fetch`).
+    pub ocsp_fetch: bool,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            default_name: None,
+            ticket_keys: None,
+            ticket_lifetime: Duration::from_secs(2 * 3600),
+            session_cache_size: 20_000,
+            ocsp_fetch: false,
+        }
+    }
 }
 
 /// Where the cache layer listens.
@@ -177,6 +198,10 @@ pub struct QuickStart {
     /// "auto" or a comma list like "0,1" or "0-3".
     pub shards: Option<String>,
     pub admin: Option<SocketAddr>,
+    /// `--ticket-keys FILE`.
+    pub ticket_keys: Option<PathBuf>,
+    /// `--ocsp-fetch`.
+    pub ocsp_fetch: bool,
 }
 
 impl ConfigError {

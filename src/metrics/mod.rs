@@ -75,6 +75,13 @@ impl Counter {
     }
 }
 
+/// Reload outcomes, written by the reloader thread (off the request path).
+#[derive(Debug, Default)]
+pub struct ReloadCounters {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+}
+
 /// HTTP protocol of a request (label `protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {

@@ -15,7 +15,7 @@ pub mod h1;
 pub mod io;
 pub mod outcome;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -39,8 +39,8 @@ use crate::upstream::Pool;
 pub struct ShardCtx {
     pub id: usize,
     pub cfg: Arc<Config>,
-    pub tls: Arc<rustls::ServerConfig>,
-    pub store: Arc<CertStore>,
+    /// This shard's TLS configuration, replaced when a new state is published.
+    pub tls: RefCell<ShardTls>,
     pub pool: Pool,
     pub log: AccessLog,
     /// Keep-alive ends: idle connections close, busy ones after their current response.
@@ -96,6 +96,15 @@ impl Latch {
     }
 }
 
+/// A shard's TLS configuration and the certificate store it resolves from.
+#[derive(Debug, Clone)]
+pub struct ShardTls {
+    /// Generation of the published state this was built from.
+    pub generation: u64,
+    pub config: Arc<rustls::ServerConfig>,
+    pub store: Arc<CertStore>,
+}
+
 /// Facts about an established client connection used by every exchange on it.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
@@ -123,12 +132,14 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
             .await
             .ok()?;
         let hello = start.client_hello();
-        let kind = ctx
+        // One snapshot per handshake: a reload during it does not mix old and new.
+        let tls = ctx.tls.borrow().clone();
+        let kind = tls
             .store
             .lookup(hello.server_name(), hello.signature_schemes())
             .map(|(_, kind)| kind)
             .unwrap_or(CertKind::Ecdsa);
-        let stream = start.into_stream(Arc::clone(&ctx.tls)).await.ok()?;
+        let stream = start.into_stream(tls.config).await.ok()?;
         Some((stream, kind))
     };
     // A client that does not finish its handshake in time is closed with a FIN (the TCP

@@ -108,6 +108,9 @@ pub fn load_cert(pem: &Path, key: Option<&Path>) -> Result<LoadedCert, CertError
 
     Ok(LoadedCert {
         path: pem.to_path_buf(),
+        key_path: key.map(Path::to_path_buf),
+        ocsp_path: None,
+        staple_next_update: None,
         kind,
         names,
         not_before,

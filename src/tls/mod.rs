@@ -13,11 +13,13 @@
 //! process-default provider is never installed or consulted.
 
 mod load;
+pub mod ocsp;
 pub mod props;
 pub mod resolver;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod tickets;
 
 use rustls::crypto::ring::{cipher_suite, kx_group};
 use rustls::crypto::CryptoProvider;
@@ -53,6 +55,34 @@ pub fn server_config(
     store: Arc<CertStore>,
     alpn: &[&[u8]],
 ) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    server_config_with(
+        store,
+        &ServerOptions {
+            alpn,
+            ticketer: None,
+            session_cache_size: 256,
+        },
+    )
+}
+
+/// Per-shard choices for [`server_config_with`].
+pub struct ServerOptions<'a> {
+    /// ALPN protocols in preference order.
+    pub alpn: &'a [&'a [u8]],
+    /// Session-ticket producer shared by all shards (and, with a key file, by all hosts);
+    /// `None` = rustls' default (stateful resumption only).
+    pub ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
+    /// TLS 1.2 session-ID cache entries (this shard's own cache); 0 = none.
+    pub session_cache_size: usize,
+}
+
+/// Builds one shard's server configuration: the shared resolver and ticketer, its own
+/// session-ID cache.
+pub fn server_config_with(
+    store: Arc<CertStore>,
+    opts: &ServerOptions<'_>,
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let alpn = opts.alpn;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
@@ -61,6 +91,14 @@ pub fn server_config(
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     // rustls default (2 tickets per full TLS 1.3 handshake), stated so it is a decision.
     config.send_tls13_tickets = 2;
+    if let Some(t) = &opts.ticketer {
+        config.ticketer = Arc::clone(t);
+    }
+    config.session_storage = if opts.session_cache_size == 0 {
+        Arc::new(rustls::server::NoServerSessionStorage {})
+    } else {
+        rustls::server::ServerSessionMemoryCache::new(opts.session_cache_size)
+    };
     Ok(Arc::new(config))
 }
 

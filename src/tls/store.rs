@@ -44,6 +44,12 @@ impl CertKind {
 pub struct LoadedCert {
     /// File the chain came from (the `.ocsp` file sits beside it).
     pub path: PathBuf,
+    /// Separate key file, when the key is not in `path`.
+    pub key_path: Option<PathBuf>,
+    /// OCSP response file; `None` = `<path>.ocsp` (HAProxy's convention).
+    pub ocsp_path: Option<PathBuf>,
+    /// `nextUpdate` of the validated OCSP staple in `certified_key.ocsp`, if any.
+    pub staple_next_update: Option<SystemTime>,
     pub kind: CertKind,
     /// DNS names from the SAN extension (lower-case; wildcards as `*.example.org`), then IP
     /// address SANs in textual form (`127.0.0.1`, `::1`).

@@ -1,0 +1,1 @@
+//! OCSP stapling (in progress).

@@ -1,0 +1,1 @@
+//! Session-ticket keys (in progress).
