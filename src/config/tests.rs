@@ -458,8 +458,12 @@ fn quick_start() {
         certs: vec![a.clone(), b],
         shards: Some("0-1".into()),
         admin: Some("127.0.0.1:9422".parse().unwrap()),
+        ticket_keys: Some("keys.txt".into()),
+        ocsp_fetch: true,
     };
     let c = Config::quick(&q).unwrap();
+    assert_eq!(c.tls.ticket_keys, Some("keys.txt".into()));
+    assert!(c.tls.ocsp_fetch);
     assert_eq!(c.listeners.len(), 2);
     assert_eq!(c.listeners[1].address, "[::1]:8443".parse().unwrap());
     assert_eq!(c.listeners[1].backlog.get(), 4096);
