@@ -6,6 +6,7 @@
 //! - [`shard`]: one glommio executor per CPU, its listeners, its control loop.
 //! - [`tls`]: certificate store, resolver, rustls `ServerConfig`, connection properties.
 //! - [`http`]: sans-IO HTTP/1.1 request/response heads, body framing, header rewriting.
+//! - [`limits`]: connection slots per listener and the per-client-IP cap.
 //! - [`proxy`]: the connection driver (the only code that reads and writes client sockets).
 //! - [`upstream`]: per-shard keep-alive pool towards the cache layer.
 //! - [`sli`]: per-request timers, termination state, SLI verdict.
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod origin;

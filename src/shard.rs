@@ -25,6 +25,7 @@ use glommio::{
 };
 
 use crate::config::Config;
+use crate::limits::{PerIp, Slots};
 use crate::log::{AccessLog, Sink};
 use crate::metrics::{ReloadCounters, ShardMetrics};
 use crate::proxy::{serve_connection, Latch, ShardCtx, ShardTls};
@@ -111,14 +112,16 @@ pub struct Running {
 /// all shards accept connections.
 pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
     let n = cpus.len();
-    let mut per_shard: Vec<Vec<StdListener>> = (0..n).map(|_| Vec::new()).collect();
+    let mut per_shard: Vec<Vec<(StdListener, usize)>> = (0..n).map(|_| Vec::new()).collect();
     let mut addresses = Vec::new();
     for l in &shared.cfg.listeners {
         let group = rt::bind_group(l.address, l.backlog.get(), n)
             .map_err(|e| io::Error::new(e.kind(), format!("listen on {}: {e}", l.address)))?;
         addresses.push(group[0].local_addr()?);
+        // Each shard's fair share of the listener's connection limit.
+        let share = l.maxconn.div_ceil(n).max(1);
         for (k, sock) in group.into_iter().enumerate() {
-            per_shard[k].push(sock);
+            per_shard[k].push((sock, share));
         }
     }
     let metrics: Vec<Arc<ShardMetrics>> = (0..n).map(|k| Arc::new(ShardMetrics::new(k))).collect();
@@ -169,7 +172,7 @@ struct AdminSetup {
 async fn shard_main(
     id: usize,
     shared: Shared,
-    listeners: Vec<StdListener>,
+    listeners: Vec<(StdListener, usize)>,
     metrics: Arc<ShardMetrics>,
     admin: Option<AdminSetup>,
     ready: mpsc::Sender<()>,
@@ -214,13 +217,15 @@ async fn shard_main(
         draining: Latch::default(),
         stopping: Latch::default(),
         open_connections: std::cell::Cell::new(0),
+        per_ip: PerIp::new(shared.cfg.per_ip.clone()),
         metrics,
         control: Arc::clone(&shared.control),
     });
     let gate = Rc::new(Gate::new());
-    for l in listeners {
+    for (l, share) in listeners {
         let listener = rt::into_glommio(l);
-        let task = accept_loop(Rc::clone(&ctx), listener, Rc::clone(&gate), requests);
+        let slots = Slots::new(share);
+        let task = accept_loop(Rc::clone(&ctx), listener, slots, Rc::clone(&gate), requests);
         match glommio::spawn_local_into(task, requests) {
             Ok(t) => {
                 t.detach();
@@ -277,20 +282,49 @@ async fn shard_main(
 async fn accept_loop(
     ctx: Rc<ShardCtx>,
     listener: glommio::net::TcpListener,
+    slots: Rc<Slots>,
     gate: Rc<Gate>,
     queue: TaskQueueHandle,
 ) {
     loop {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            ctx.stopping.wait().await;
-            None
-        })
+        let accepted = futures_lite::future::or(
+            async {
+                // At the connection limit, stop accepting: the kernel backlog holds new
+                // connections until enough close.
+                if slots.ready().await {
+                    ctx.metrics.accept_paused.add(1);
+                }
+                Some(listener.accept().await)
+            },
+            async {
+                ctx.stopping.wait().await;
+                None
+            },
+        )
         .await;
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                if let Ok(task) = gate.spawn_into(serve_connection(Rc::clone(&ctx), stream), queue)
-                {
+                let allowed = stream
+                    .peer_addr()
+                    .map(|p| ctx.per_ip.connection_allowed(p.ip(), crate::clock::now()))
+                    .unwrap_or(false);
+                if !allowed {
+                    // Penalized client: closed silently (FIN, no TLS, no answer).
+                    ctx.metrics.per_ip_refused.add(1);
+                    drop(stream);
+                    continue;
+                }
+                let slot = slots.take();
+                let conn = serve_connection(Rc::clone(&ctx), stream);
+                let task = gate.spawn_into(
+                    async move {
+                        conn.await;
+                        drop(slot);
+                    },
+                    queue,
+                );
+                if let Ok(task) = task {
                     task.detach();
                 }
             }
@@ -330,6 +364,9 @@ async fn control_watcher(ctx: Rc<ShardCtx>, control: Arc<Control>, publisher: Ar
         ticks = ticks.wrapping_add(1);
         if ticks % 10 == 0 {
             ctx.log.flush();
+        }
+        if ticks % 50 == 0 {
+            ctx.per_ip.prune(crate::clock::now());
         }
         let current = ctx.tls.borrow().generation;
         if publisher.generation() != current {

@@ -15,6 +15,7 @@ use super::{
     SliSettings, Timeouts, TlsSettings, UpstreamConfig,
 };
 use crate::http::Limits;
+use crate::limits::{Cidr, PerIpSettings};
 use crate::tls::store::load_cert;
 use crate::tls::LoadedCert;
 use std::num::NonZeroU32;
@@ -56,7 +57,9 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         },
     };
     let timeouts = timeouts(f.timeouts.unwrap_or_default())?;
-    let limits = limits(f.limits.unwrap_or_default())?;
+    let file_limits = f.limits.unwrap_or_default();
+    let per_ip = per_ip(&file_limits)?;
+    let limits = limits(file_limits)?;
     let access = match f.log.and_then(|l| l.access).as_deref() {
         None | Some("stdout") => AccessLog::Stdout,
         Some("off") => AccessLog::Off,
@@ -132,6 +135,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         log: LogConfig { access },
         admin,
         sli,
+        per_ip,
     })
 }
 
@@ -147,6 +151,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         .map(|&address| ListenerConfig {
             address,
             backlog: DEFAULT_BACKLOG,
+            maxconn: DEFAULT_MAXCONN,
         })
         .collect();
     distinct(&listeners, |_| "--listen".to_string())?;
@@ -185,6 +190,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         },
         admin: q.admin,
         sli: SliSettings::default(),
+        per_ip: PerIpSettings::default(),
     })
 }
 
@@ -212,7 +218,21 @@ fn listeners(f: &FileConfig) -> Result<Vec<ListenerConfig>, Bad> {
                     )
                 })?,
         };
-        out.push(ListenerConfig { address, backlog });
+        let maxconn = match l.maxconn {
+            None => DEFAULT_MAXCONN,
+            Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            Some(_) => {
+                return Err(bad(
+                    format!("listener[{i}].maxconn"),
+                    format!("must be a positive number (default {DEFAULT_MAXCONN})"),
+                ))
+            }
+        };
+        out.push(ListenerConfig {
+            address,
+            backlog,
+            maxconn,
+        });
     }
     distinct(&out, |i| format!("listener[{i}].address"))?;
     Ok(out)
@@ -271,6 +291,27 @@ fn timeouts(t: FileTimeouts) -> Result<Timeouts, Bad> {
         // Zero grace is meaningful: stop at once.
         grace: get("grace", t.grace, d.grace, true)?,
     })
+}
+
+/// Connections per listener when `maxconn` is not given (split evenly over the shards).
+pub(crate) const DEFAULT_MAXCONN: usize = 100_000;
+
+fn per_ip(l: &super::file::FileLimits) -> Result<PerIpSettings, Bad> {
+    let mut s = PerIpSettings::default();
+    if let Some(n) = l.per_ip_max_concurrent {
+        s.max_concurrent = u32::try_from(n)
+            .map_err(|_| bad("limits.per_ip_max_concurrent", "must be 0 (no cap) or more"))?;
+    }
+    if let Some(p) = &l.per_ip_penalty {
+        s.penalty = parse_duration(p).map_err(|r| bad("limits.per_ip_penalty", r))?;
+    }
+    for (i, n) in l.trusted_networks.iter().enumerate() {
+        let cidr = n
+            .parse::<Cidr>()
+            .map_err(|r| bad(format!("limits.trusted_networks[{i}]"), r))?;
+        s.trusted.push(cidr);
+    }
+    Ok(s)
 }
 
 fn limits(l: super::file::FileLimits) -> Result<Limits, Bad> {

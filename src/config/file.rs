@@ -34,6 +34,7 @@ pub(crate) struct FileConfig {
 pub(crate) struct FileListener {
     pub address: Option<String>,
     pub backlog: Option<i64>,
+    pub maxconn: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +93,10 @@ pub(crate) struct FileLimits {
     pub max_uri_bytes: Option<i64>,
     pub max_headers: Option<i64>,
     pub max_body_bytes: Option<i64>,
+    pub per_ip_max_concurrent: Option<i64>,
+    pub per_ip_penalty: Option<String>,
+    #[serde(default)]
+    pub trusted_networks: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -50,6 +50,8 @@ pub struct Config {
     /// Admin listener (metrics, health); `None` = off.
     pub admin: Option<SocketAddr>,
     pub sli: SliSettings,
+    /// Per-client-IP concurrency cap, penalty and exemptions.
+    pub per_ip: crate::limits::PerIpSettings,
 }
 
 /// SLI settings (see SLO.md).
@@ -72,6 +74,10 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// listen(2) backlog. Default 4096.
     pub backlog: NonZeroU32,
+    /// Open connections accepted on this listener, split evenly over the shards; at the limit
+    /// a shard stops accepting (the kernel backlog holds new connections) and resumes below
+    /// 90 % of its share. Default 100000.
+    pub maxconn: usize,
 }
 
 /// Which CPUs run shards.

@@ -97,10 +97,12 @@ address = "127.0.0.1:9422"
             ListenerConfig {
                 address: "0.0.0.0:443".parse().unwrap(),
                 backlog: NonZeroU32::new(1024).unwrap(),
+                maxconn: 100_000,
             },
             ListenerConfig {
                 address: "[::]:443".parse().unwrap(),
                 backlog: NonZeroU32::new(4096).unwrap(),
+                maxconn: 100_000,
             },
         ]
     );

@@ -28,6 +28,8 @@
 //! | `tlsterm_upstream_connections_opened_total` | counter | — |
 //! | `tlsterm_upstream_connect_failures_total` | counter | — |
 //! | `tlsterm_upstream_pool_idle` | gauge | `shard` |
+//! | `tlsterm_accept_paused_total` | counter | — (accepting paused at `maxconn`) |
+//! | `tlsterm_limit_rejections_total` | counter | `kind` (per_ip_penalty: connection closed at accept; per_ip_cap: request over the cap) |
 //! | `tlsterm_certificate_expiry_seconds` | gauge | `cert` (file name), `kind` |
 //! | `haproxy_frontend_http_responses_total` | counter | `proxy` ("tlsterm"), `code` (1xx..5xx, other) |
 //! | `process_resident_memory_bytes` | gauge | — |
@@ -198,6 +200,12 @@ pub struct ShardMetrics {
     pub upstream_opened: Counter,
     pub upstream_connect_failures: Counter,
     pub upstream_idle: Counter,
+    /// Times accepting paused at the connection limit.
+    pub accept_paused: Counter,
+    /// Connections closed at accept because their IP is penalized.
+    pub per_ip_refused: Counter,
+    /// Requests over the per-IP cap (their IP got penalized).
+    pub per_ip_over_cap: Counter,
 }
 
 /// What one finished request contributes to the metrics.
@@ -232,6 +240,9 @@ impl ShardMetrics {
             upstream_opened: Counter::default(),
             upstream_connect_failures: Counter::default(),
             upstream_idle: Counter::default(),
+            accept_paused: Counter::default(),
+            per_ip_refused: Counter::default(),
+            per_ip_over_cap: Counter::default(),
         }
     }
 

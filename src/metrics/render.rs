@@ -266,6 +266,34 @@ pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
 
     family(
         &mut out,
+        "tlsterm_accept_paused_total",
+        "counter",
+        "Times a shard stopped accepting at its share of the listener's maxconn.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_accept_paused_total {}",
+        sum(shards, |s| &s.accept_paused)
+    );
+    family(
+        &mut out,
+        "tlsterm_limit_rejections_total",
+        "counter",
+        "Connections or requests refused by the per-client-IP cap.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_limit_rejections_total{{kind=\"per_ip_penalty\"}} {}",
+        sum(shards, |s| &s.per_ip_refused)
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_limit_rejections_total{{kind=\"per_ip_cap\"}} {}",
+        sum(shards, |s| &s.per_ip_over_cap)
+    );
+
+    family(
+        &mut out,
         "tlsterm_certificate_expiry_seconds",
         "gauge",
         "Seconds until the certificate's notAfter (negative: expired).",

@@ -34,9 +34,10 @@ use crate::http::response::{
 };
 use crate::http::rewrite::{write_upstream_request, ForwardInfo};
 use crate::http::Version;
+use crate::limits::Admission;
 use crate::log::Entry;
 use crate::metrics::{Protocol, RequestRecord};
-use crate::sli::{verdict, Phase, RequestTimes, Termination};
+use crate::sli::{verdict, Cause, Phase, RequestTimes, Termination};
 use crate::upstream;
 
 type Client = Inbound<TlsStream<TcpStream>>;
@@ -59,7 +60,32 @@ pub async fn serve(ctx: &Rc<ShardCtx>, stream: TlsStream<TcpStream>, info: Clien
                 record(ctx, &info, None, &times, &state, term);
                 false
             }
-            HeadRead::Head(head, times) => exchange(ctx, &mut conn, &info, head, times).await,
+            HeadRead::Head(head, mut times) => {
+                let ip = info.peer.ip();
+                match ctx.per_ip.begin_request(ip, clock::now()) {
+                    Admission::Admitted => {
+                        let keep = exchange(ctx, &mut conn, &info, head, times).await;
+                        ctx.per_ip.end_request(ip);
+                        keep
+                    }
+                    Admission::OverCap => {
+                        // Over the per-IP cap: the IP is penalized and this connection is
+                        // closed without an answer.
+                        ctx.metrics.per_ip_over_cap.add(1);
+                        times.end = Some(clock::now());
+                        let term = Termination::new(Cause::ProxyRefused, Phase::Request);
+                        record(
+                            ctx,
+                            &info,
+                            Some(&head),
+                            &times,
+                            &ExchangeState::default(),
+                            term,
+                        );
+                        false
+                    }
+                }
+            }
         };
         if !keep || ctx.draining.is_set() {
             break;

@@ -49,6 +49,8 @@ pub struct ShardCtx {
     pub stopping: Latch,
     /// Connections currently open on this shard.
     pub open_connections: Cell<usize>,
+    /// Per-client-IP concurrency cap and penalties.
+    pub per_ip: crate::limits::PerIp,
     /// This shard's counters (read by the admin listener on scrape).
     pub metrics: Arc<ShardMetrics>,
     /// Process-wide switches (access log on/off is read per request: a plain load).
