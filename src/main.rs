@@ -128,8 +128,13 @@ fn serve(cfg: Config) -> Result<()> {
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let cpus = tlsterm::topology::shard_cpus(&cfg.shards).context("choosing shard CPUs")?;
-    let state = reload::build(&cfg, None, tlsterm::clock::wall())
-        .context("loading certificates, OCSP responses and ticket keys")?;
+    let state = reload::build(
+        &cfg,
+        None,
+        reload::GeneratedKeys::Keep,
+        tlsterm::clock::wall(),
+    )
+    .context("loading certificates, OCSP responses and ticket keys")?;
     for s in &state.staples {
         if let Some(e) = &s.last_error {
             eprintln!("tlsterm: OCSP response for {} not stapled: {e}", s.cert);

@@ -9,13 +9,16 @@ use rustls::server::ProducesTickets;
 
 use super::{ReloadError, StapleStatus, TicketSource, TlsState};
 use crate::config::Config;
+use crate::tls::tickets::{parse_key_file, TicketKeyError, TicketKeys, Ticketer, GENERATED_KEYS};
 use crate::tls::{load_cert, CertStore, LoadedCert};
+use ring::rand::SystemRandom;
 
 /// Builds the TLS state from the files named by `cfg`. `previous` supplies staples to keep
 /// when a changed `.ocsp` file is refused, and the generated ticketer to keep without a file.
 pub fn build(
     cfg: &Config,
     previous: Option<&TlsState>,
+    generated: GeneratedKeys,
     now: SystemTime,
 ) -> Result<TlsState, ReloadError> {
     let mut certs = Vec::with_capacity(cfg.certificates.len());
@@ -37,29 +40,77 @@ pub fn build(
     let _ = now;
     let store = CertStore::new(certs.clone(), cfg.tls.default_name.as_deref())
         .map_err(|e| ReloadError::Cert(e.to_string()))?;
-    let (ticketer, ticket_source, ticket_keys) = ticketer(cfg, previous)?;
+    let tickets = ticketer(cfg, previous, generated)?;
     Ok(TlsState {
         generation: previous.map_or(1, |p| p.generation + 1),
         store: Arc::new(store),
-        ticketer,
-        ticket_source,
-        ticket_keys,
+        ticketer: tickets.ticketer,
+        ticket_source: tickets.source,
+        ticket_keys: tickets.count,
+        generated_keys: tickets.generated,
+        encrypting_key: tickets.encrypting,
         staples,
         certs,
     })
 }
 
-type TicketChoice = (Arc<dyn ProducesTickets>, TicketSource, usize);
+/// What to do with in-memory ticket keys (used when no key file is configured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeneratedKeys {
+    /// Keep the previous state's keys (a reload must not invalidate outstanding tickets).
+    Keep,
+    /// Retire the oldest key and add a new one (the rotation schedule).
+    Rotate,
+}
 
-fn ticketer(_cfg: &Config, previous: Option<&TlsState>) -> Result<TicketChoice, ReloadError> {
-    if let Some(p) = previous.filter(|p| p.ticket_source == TicketSource::Generated) {
-        return Ok((Arc::clone(&p.ticketer), TicketSource::Generated, 0));
-    }
-    let t = rustls::crypto::ring::Ticketer::new().map_err(|e| ReloadError::TicketKeys {
-        path: PathBuf::from("(generated)"),
-        reason: e.to_string(),
-    })?;
-    Ok((t, TicketSource::Generated, 0))
+struct TicketChoice {
+    ticketer: Arc<dyn ProducesTickets>,
+    source: TicketSource,
+    count: usize,
+    generated: Option<TicketKeys>,
+    encrypting: String,
+}
+
+fn ticketer(
+    cfg: &Config,
+    previous: Option<&TlsState>,
+    generated: GeneratedKeys,
+) -> Result<TicketChoice, ReloadError> {
+    let lifetime = cfg.tls.ticket_lifetime;
+    let (keys, source) = match &cfg.tls.ticket_keys {
+        Some(path) => {
+            let fail = |reason: String| ReloadError::TicketKeys {
+                path: path.clone(),
+                reason,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+            let keys = parse_key_file(&text).map_err(|e| fail(e.to_string()))?;
+            (keys, TicketSource::File)
+        }
+        None => {
+            let rng = SystemRandom::new();
+            let fail = |e: TicketKeyError| ReloadError::TicketKeys {
+                path: PathBuf::from("(generated ticket keys)"),
+                reason: e.to_string(),
+            };
+            let keys = match (previous.and_then(|p| p.generated_keys.as_ref()), generated) {
+                (Some(k), GeneratedKeys::Keep) => k.clone(),
+                (Some(k), GeneratedKeys::Rotate) => k.rotated(&rng).map_err(fail)?,
+                (None, _) => TicketKeys::generate(GENERATED_KEYS, &rng).map_err(fail)?,
+            };
+            (keys, TicketSource::Generated)
+        }
+    };
+    let count = keys.count();
+    let encrypting = keys.encrypting().to_string();
+    let generated = (source == TicketSource::Generated).then(|| keys.clone());
+    Ok(TicketChoice {
+        ticketer: Arc::new(Ticketer::from_keys(keys, lifetime)),
+        source,
+        count,
+        generated,
+        encrypting,
+    })
 }
 
 fn file_name(p: &Path) -> String {

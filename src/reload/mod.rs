@@ -30,7 +30,7 @@ use crate::tls::{CertStore, LoadedCert};
 mod build;
 mod thread;
 
-pub use build::{build, ocsp_file};
+pub use build::{build, ocsp_file, GeneratedKeys};
 pub use thread::{spawn_reloader, ReloadTrigger};
 
 /// One certificate's staple situation, for logs and metrics.
@@ -59,8 +59,13 @@ pub struct TlsState {
     pub store: Arc<CertStore>,
     pub ticketer: Arc<dyn ProducesTickets>,
     pub ticket_source: TicketSource,
-    /// Number of keys in the ticket-key file (0 when generated).
+    /// Number of ticket keys in service (file or generated).
     pub ticket_keys: usize,
+    /// The in-memory keys, when no key file is configured (kept across reloads, rotated on
+    /// schedule).
+    pub generated_keys: Option<crate::tls::tickets::TicketKeys>,
+    /// Name (hex) of the key that seals new tickets.
+    pub encrypting_key: String,
     pub staples: Vec<StapleStatus>,
     /// Certificates as loaded (paths, expiry), for metrics.
     pub certs: Vec<LoadedCert>,

@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{build, stamps, watched_files, Publisher};
+use super::{build, stamps, watched_files, GeneratedKeys, Publisher};
 use crate::clock;
 use crate::config::Config;
 use crate::metrics::ReloadCounters;
@@ -44,7 +44,10 @@ fn run(
 ) {
     let files = watched_files(cfg);
     let mut seen = stamps(&files);
+    // Generated ticket keys rotate once per ticket lifetime (no-op with a key file).
+    let mut next_rotation = clock::now() + cfg.tls.ticket_lifetime;
     loop {
+        let mut keys = GeneratedKeys::Keep;
         let why = match rx.recv_timeout(POLL) {
             Ok(ReloadTrigger::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(t) => {
@@ -53,15 +56,20 @@ fn run(
             }
             Err(RecvTimeoutError::Timeout) => {
                 let now = stamps(&files);
-                if now == seen {
+                if now != seen {
+                    seen = now;
+                    "file change".to_string()
+                } else if cfg.tls.ticket_keys.is_none() && clock::now() >= next_rotation {
+                    next_rotation = clock::now() + cfg.tls.ticket_lifetime;
+                    keys = GeneratedKeys::Rotate;
+                    "ticket-key rotation".to_string()
+                } else {
                     continue;
                 }
-                seen = now;
-                "file change".to_string()
             }
         };
         let previous = publisher.current();
-        match build(cfg, Some(&previous), clock::wall()) {
+        match build(cfg, Some(&previous), keys, clock::wall()) {
             Ok(state) => {
                 let generation = state.generation;
                 for s in &state.staples {

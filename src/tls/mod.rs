@@ -1,14 +1,18 @@
-//! TLS: certificate store and resolver, the rustls `ServerConfig`, connection properties.
+//! TLS: certificate store and resolver, the rustls `ServerConfig`, connection properties,
+//! OCSP staples and session-ticket keys.
 //!
-//! INTERFACE CONTRACT (used by `config`, `proxy`, `demo`; keep these names and shapes):
 //! - [`store::load_cert`] → [`store::LoadedCert`] (chain + key from PEM; RSA or ECDSA)
 //! - [`store::CertStore`] with `new` and `lookup(sni, schemes)`
 //! - [`resolver::Resolver`] implementing rustls `ResolvesServerCert`
-//! - [`server_config`] building the rustls `ServerConfig` (ring provider, TLS 1.2/1.3,
-//!   X25519 + P-256, AES-128-GCM first, server cipher order, ALPN)
+//! - [`server_config_with`] building one shard's rustls `ServerConfig` (ring provider, TLS
+//!   1.2/1.3, X25519 + P-256, AES-128-GCM first, server cipher order, ALPN, the shared
+//!   ticketer, the shard's own session-ID cache)
 //! - [`props::SessionInfo`] and [`props::connection_properties`]
+//! - [`ocsp`]: validating, loading and fetching OCSP responses (stapled via
+//!   `CertifiedKey::ocsp` by [`crate::reload`])
+//! - [`tickets`]: HAProxy-format ticket-key files and the AEAD ticketer
 //!
-//! Not done here: OCSP stapling and session-ticket keys (separate issues), socket I/O.
+//! Not done here: socket I/O, file watching and reload scheduling (that is [`crate::reload`]).
 //! Invariant: the crypto provider is always `rustls::crypto::ring`, passed explicitly; the
 //! process-default provider is never installed or consulted.
 

@@ -1,1 +1,0 @@
-//! Session-ticket keys (in progress).
