@@ -116,7 +116,10 @@ fn run_args(args: RunArgs) -> Result<()> {
 
 fn check(path: &std::path::Path) -> Result<()> {
     let cfg = Config::from_file(path)?;
-    let summary = cfg.check(tlsterm::clock::wall())?;
+    // Name the config file first, then the certificate at fault.
+    let summary = cfg
+        .check(tlsterm::clock::wall())
+        .map_err(|e| anyhow::anyhow!("{}: {}: {}: {}", path.display(), e.key, e.file, e.reason))?;
     println!("{summary}");
     println!("{}: OK", path.display());
     Ok(())

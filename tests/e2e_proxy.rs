@@ -8,100 +8,12 @@
 //! (tests/e2e_check.rs). Every test starts its own Varnish and tlsterm on ephemeral ports.
 mod common;
 
-use common::wire::{
-    connection_properties, connection_properties_ok, parse_access_line, parse_curl_dump,
-    AccessLine,
-};
-use common::{config_toml, curl, s_client, Certs, StdinAfter, TempDir, Tlsterm, Varnish};
+use common::env::{start, Env, Upstream};
+use common::wire::{connection_properties, connection_properties_ok, parse_access_line};
+use common::{curl, s_client, StdinAfter, TempDir, Tlsterm, Varnish};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-
-/// One test's world. Field order is drop order: tlsterm stops before Varnish.
-struct Env {
-    tls: Tlsterm,
-    varnish: Option<Varnish>,
-    certs: Certs,
-    dir: TempDir,
-}
-
-fn start(tag: &str, upstream: Upstream, cpus: &[usize], extra: &str) -> Env {
-    let dir = TempDir::new(tag);
-    let certs = common::certs::make(dir.path());
-    let (varnish, address) = match upstream {
-        Upstream::VarnishUnix => {
-            let v = Varnish::start();
-            let a = v.unix_upstream();
-            (Some(v), a)
-        }
-        Upstream::VarnishTcp => {
-            let v = Varnish::start();
-            let a = v.tcp.to_string();
-            (Some(v), a)
-        }
-        Upstream::Absent => (None, format!("unix:{}", dir.join("absent.sock").display())),
-    };
-    let cfg = dir.write("tlsterm.toml", config_toml(&address, &certs, cpus, extra));
-    let tls = Tlsterm::start(&cfg);
-    Env {
-        tls,
-        varnish,
-        certs,
-        dir,
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Upstream {
-    VarnishUnix,
-    VarnishTcp,
-    Absent,
-}
-
-impl Env {
-    fn varnish(&self) -> &Varnish {
-        self.varnish.as_ref().expect("this test runs Varnish")
-    }
-
-    /// curl; returns (final response head, body, stdout text).
-    fn curl(&self, path: &str, args: &[&str]) -> (common::wire::HttpResponse, Vec<u8>, String) {
-        let n = unique();
-        let head = self.dir.join(&format!("head-{n}.txt"));
-        let body = self.dir.join(&format!("body-{n}.bin"));
-        let mut all: Vec<&str> = vec![
-            "-D",
-            head.to_str().expect("utf-8 path"),
-            "-o",
-            body.to_str().expect("utf-8 path"),
-        ];
-        all.extend_from_slice(args);
-        let url = self.tls.url(path);
-        all.push(&url);
-        let out = curl(&self.tls, &self.certs, &all);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "curl {path} failed: {}{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dump = std::fs::read_to_string(&head).expect("read curl header dump");
-        let resp = parse_curl_dump(&dump).unwrap_or_else(|e| panic!("{e}: {dump:?}"));
-        (resp, std::fs::read(&body).expect("read curl body"), stdout)
-    }
-
-    /// The parsed access-log line for `target` (waits for it).
-    fn log_for(&self, target: &str) -> AccessLine {
-        let needle = format!(" {target} HTTP/");
-        let line = self.tls.wait_log(&format!("for {target}"), |l| l.contains(&needle));
-        parse_access_line(&line).unwrap_or_else(|e| panic!("{e}"))
-    }
-}
-
-fn unique() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
 
 /// Header fields of the origin's `/headers` body, names lower-cased.
 fn origin_saw(body: &[u8]) -> Vec<(String, String)> {
@@ -201,18 +113,32 @@ fn cache_sees_rewritten_headers_and_no_client_copies() {
     assert_eq!(values(&saw, "x-forwarded-proto"), vec!["https"]);
     assert_eq!(values(&saw, "x-connection-properties"), vec![props]);
     let text = String::from_utf8_lossy(&body);
-    assert!(!text.contains("6.6.6.6") && !text.contains("evil"), "{text}");
+    assert!(
+        !text.contains("6.6.6.6") && !text.contains("evil"),
+        "{text}"
+    );
 
     let log = env.log_for("/headers");
-    assert_eq!((log.client_ip.as_str(), log.client_port), ("127.0.0.1", local_port));
+    assert_eq!(
+        (log.client_ip.as_str(), log.client_port),
+        ("127.0.0.1", local_port)
+    );
     assert_eq!((log.status, log.ts.as_str()), (200, "--"));
     assert_eq!(log.shard, 0);
     assert_eq!(
-        (log.tls_version.as_str(), log.cipher.as_str(), log.cert_kind.as_str()),
+        (
+            log.tls_version.as_str(),
+            log.cipher.as_str(),
+            log.cert_kind.as_str()
+        ),
         ("TLSv1.3", "TLS_AES_128_GCM_SHA256", "ECDSA")
     );
     assert_eq!(
-        (log.method.as_str(), log.target.as_str(), log.http_version.as_str()),
+        (
+            log.method.as_str(),
+            log.target.as_str(),
+            log.http_version.as_str()
+        ),
         ("GET", "/headers", "HTTP/1.1")
     );
     let port_host = format!("localhost:{}", env.tls.port());
@@ -223,7 +149,11 @@ fn cache_sees_rewritten_headers_and_no_client_copies() {
     );
     assert!(log.bytes >= body.len() as u64, "bytes {} < body", log.bytes);
     let [tr, tw, tc, tr2, ta] = log.timers;
-    assert!(tr >= 0 && tw >= 0 && tc >= 0 && tr2 >= 0, "{:?}", log.timers);
+    assert!(
+        tr >= 0 && tw >= 0 && tc >= 0 && tr2 >= 0,
+        "{:?}",
+        log.timers
+    );
     assert!(ta >= tr2, "Ta {ta} < Tr {tr2}");
 }
 
@@ -311,25 +241,39 @@ fn ecdsa_preferred_rsa_for_rsa_only_clients() {
     let env = start("certs", Upstream::Absent, &[0], "");
     let rsa_only = ["-sigalgs", "rsa_pss_rsae_sha256:RSA+SHA256"];
     for (version, proto_line) in [("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")] {
-        let cases: [(&[&str], &str); 3] = [
+        let no_sni_rsa_only = ["-noservername", rsa_only[0], rsa_only[1]];
+        let cases: [(&[&str], &str); 5] = [
             (&[], "ECDSA"),
             (&rsa_only, "RSA"),
+            // Load balancer health checks send no SNI: the default (ECDSA) certificate.
             (&["-noservername"], "ECDSA"),
+            (&no_sni_rsa_only, "RSA"),
+            // An unknown name gets the default certificate too.
+            (&["-servername", "unknown.example"], "ECDSA"),
         ];
         for (args, want) in cases {
             let mut all = vec![version];
             all.extend_from_slice(args);
             let out = handshake(&env, &all);
             let ctx = format!("{all:?}:\n{out}");
-            assert!(out.contains(&format!("New, {proto_line}, Cipher is ")), "{ctx}");
+            assert!(
+                out.contains(&format!("New, {proto_line}, Cipher is ")),
+                "{ctx}"
+            );
             assert!(out.contains("Verify return code: 0 (ok)"), "{ctx}");
             let (bits, sig, cipher12) = if want == "ECDSA" {
                 ("256", "ECDSA", "ECDHE-ECDSA-AES128-GCM-SHA256")
             } else {
                 ("2048", "RSA-PSS", "ECDHE-RSA-AES128-GCM-SHA256")
             };
-            assert!(out.contains(&format!("Server public key is {bits} bit")), "{ctx}");
-            assert!(out.contains(&format!("Peer signature type: {sig}\n")), "{ctx}");
+            assert!(
+                out.contains(&format!("Server public key is {bits} bit")),
+                "{ctx}"
+            );
+            assert!(
+                out.contains(&format!("Peer signature type: {sig}\n")),
+                "{ctx}"
+            );
             let cipher = if proto_line == "TLSv1.3" {
                 "TLS_AES_128_GCM_SHA256"
             } else {
@@ -354,7 +298,9 @@ fn upstream_connections_are_reused_across_requests_and_clients() {
     let reqs_before = v.counter("MAIN.client_req");
     let mut connects = 0;
     for i in 0..5 {
-        let urls: Vec<String> = (0..10).map(|j| env.tls.url(&format!("/bytes/{}", i * 10 + j))).collect();
+        let urls: Vec<String> = (0..10)
+            .map(|j| env.tls.url(&format!("/bytes/{}", i * 10 + j)))
+            .collect();
         let mut args = vec!["--http1.1", "-w", "%{http_code} %{num_connects}\n"];
         for u in &urls {
             args.extend_from_slice(&["-o", "/dev/null", u.as_str()]);
@@ -372,9 +318,16 @@ fn upstream_connections_are_reused_across_requests_and_clients() {
     // Client side: curl reused each connection for its 10 requests.
     assert_eq!(connects, 5);
     let reqs = v.wait_counter("MAIN.client_req", reqs_before + 50, Duration::from_secs(10));
-    assert!(reqs >= reqs_before + 50, "Varnish saw {} requests", reqs - reqs_before);
+    assert!(
+        reqs >= reqs_before + 50,
+        "Varnish saw {} requests",
+        reqs - reqs_before
+    );
     let conns = v.sess_conn() - conns_before;
-    assert!(conns < 50, "tlsterm opened {conns} connections to Varnish for 50 requests");
+    assert!(
+        conns < 50,
+        "tlsterm opened {conns} connections to Varnish for 50 requests"
+    );
     let lines = env.tls.wait_log_count(50);
     let ok = lines
         .iter()
@@ -390,7 +343,14 @@ fn absent_upstream_gives_503_sc() {
     let out = curl(
         &env.tls,
         &env.certs,
-        &["--http1.1", "-o", "/dev/null", "-w", "%{http_code}", &env.tls.url("/bytes/10")],
+        &[
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &env.tls.url("/bytes/10"),
+        ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "503", "{out:?}");
     let log = env.log_for("/bytes/10");
@@ -426,4 +386,48 @@ fn slow_upstream_gives_504_sh_after_server_timeout() {
     );
     let log = env.log_for("/delay/3000/bytes/10");
     assert_eq!((log.status, log.ts.as_str()), (504, "sH"), "{log:?}");
+}
+
+#[test]
+fn tls12_properties_use_openssl_cipher_names() {
+    let env = start("tls12", Upstream::VarnishUnix, &[0], "");
+    let cases = [
+        (&[][..], "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDSA"),
+        (
+            &["--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"][..],
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            "RSA",
+        ),
+    ];
+    for (extra, cipher, kind) in cases {
+        let mut args = vec!["--http1.1", "--tlsv1.2", "--tls-max", "1.2"];
+        args.extend_from_slice(extra);
+        let (resp, _, _) = env.curl("/bytes/5", &args);
+        assert_eq!(resp.status, 200);
+        let props = resp
+            .header("x-echo-connection-properties")
+            .expect("properties");
+        assert!(connection_properties_ok(props), "{props:?}");
+        let p = connection_properties(props);
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            (get("SSL"), get("C"), get("KA")),
+            (Some("TLSv1.2"), Some(cipher), Some(kind)),
+            "{props}"
+        );
+    }
+    let lines = env.tls.wait_log_count(2);
+    let kinds: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| parse_access_line(l).unwrap_or_else(|e| panic!("{e}")))
+        .map(|a| (a.tls_version, a.cipher, a.cert_kind))
+        .collect();
+    let want = |c: &str, k: &str| ("TLSv1.2".to_string(), c.to_string(), k.to_string());
+    assert_eq!(
+        kinds,
+        vec![
+            want("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDSA"),
+            want("ECDHE-RSA-AES128-GCM-SHA256", "RSA")
+        ]
+    );
 }

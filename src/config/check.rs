@@ -7,46 +7,19 @@
 //! matching (`load_cert` already refused mismatches).
 use super::values::format_duration;
 use super::{AccessLog, Config, ShardSpec};
+use crate::log::{civil, unix_secs};
 use crate::tls::LoadedCert;
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 const DAY: u64 = 86_400;
 
-/// Seconds since the Unix epoch, negative before it.
-fn unix_secs(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
-}
-
-/// (year, month 1–12, day 1–31) of a count of days since 1970-01-01 (proleptic Gregorian;
-/// Howard Hinnant's `civil_from_days`).
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let d = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // Both fit: d is in [1, 31] and m in [1, 12].
-    (y, m as u32, d as u32)
-}
-
 /// `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn format_utc(t: SystemTime) -> String {
-    let secs = unix_secs(t);
-    let (days, rem) = (secs.div_euclid(DAY as i64), secs.rem_euclid(DAY as i64));
-    let (y, m, d) = civil_from_days(days);
+    let c = civil(unix_secs(t));
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 
@@ -144,6 +117,13 @@ pub(crate) fn summary(cfg: &Config, now: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
+    fn civil_days(days: i64) -> (i64, u32, u32) {
+        let c = crate::log::civil(days * 86_400);
+        (c.year, c.month, c.day)
+    }
+
     use super::*;
 
     fn at(secs: u64) -> SystemTime {
@@ -152,11 +132,11 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(2_932_896), (9999, 12, 31));
+        assert_eq!(civil_days(0), (1970, 1, 1));
+        assert_eq!(civil_days(-1), (1969, 12, 31));
+        assert_eq!(civil_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_days(2_932_896), (9999, 12, 31));
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn invalid(path: &Path, reason: impl Into<String>) -> CertError {
 /// Our own wording for PEM decoder errors: some of theirs quote input lines.
 fn pem_error(e: &pem::Error) -> String {
     match e {
-        pem::Error::Io(io) => format!("cannot read: {io}"),
+        pem::Error::Io(io) => io.to_string(),
         pem::Error::MissingSectionEnd { .. } => "malformed PEM: section without END line".into(),
         pem::Error::IllegalSectionStart { .. } => "malformed PEM: bad BEGIN line".into(),
         pem::Error::Base64Decode(_) => "malformed PEM: bad base64".into(),
@@ -45,7 +45,7 @@ fn pem_error(e: &pem::Error) -> String {
 
 /// Loads a chain and key. `key`: separate key file; `None` = the key is in `pem` too.
 pub fn load_cert(pem: &Path, key: Option<&Path>) -> Result<LoadedCert, CertError> {
-    let pem_bytes = std::fs::read(pem).map_err(|e| invalid(pem, format!("cannot read: {e}")))?;
+    let pem_bytes = std::fs::read(pem).map_err(|e| invalid(pem, e.to_string()))?;
     let chain = CertificateDer::pem_slice_iter(&pem_bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(pem, pem_error(&e)))?;
@@ -63,8 +63,7 @@ pub fn load_cert(pem: &Path, key: Option<&Path>) -> Result<LoadedCert, CertError
     let key_file;
     let (key_path, key_bytes) = match key {
         Some(path) => {
-            key_file =
-                std::fs::read(path).map_err(|e| invalid(path, format!("cannot read: {e}")))?;
+            key_file = std::fs::read(path).map_err(|e| invalid(path, e.to_string()))?;
             (path, key_file.as_slice())
         }
         None => (pem, pem_bytes.as_slice()),
@@ -283,7 +282,7 @@ mod tests {
         let e = load_cert(&path, None).unwrap_err();
         let text = e.to_string();
         assert!(
-            text.starts_with(&format!("{}: cannot read: ", path.display())),
+            text.starts_with(&format!("{}: No such file", path.display())),
             "{text}"
         );
         assert!(text.contains("No such file"), "{text}");

@@ -40,9 +40,27 @@ impl SessionInfo {
             group: conn
                 .negotiated_key_exchange_group()
                 .map_or(UNKNOWN, |g| group_name(g.name())),
-            cert_kind,
+            cert_kind: tls12_kind(conn).unwrap_or(cert_kind),
             resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
+    }
+}
+
+/// For TLS 1.2 the suite names the key type (ECDHE-ECDSA / ECDHE-RSA): rustls narrows the
+/// client's signature schemes to its offered suites before choosing the certificate, so the
+/// suite, not the raw ClientHello, says which certificate was served. `None` for TLS 1.3.
+fn tls12_kind(conn: &rustls::ServerConnection) -> Option<CertKind> {
+    match conn.negotiated_cipher_suite()? {
+        rustls::SupportedCipherSuite::Tls12(s) => Some(match s.sign.first() {
+            Some(rustls::SignatureScheme::RSA_PKCS1_SHA256)
+            | Some(rustls::SignatureScheme::RSA_PSS_SHA256)
+            | Some(rustls::SignatureScheme::RSA_PKCS1_SHA384)
+            | Some(rustls::SignatureScheme::RSA_PSS_SHA384)
+            | Some(rustls::SignatureScheme::RSA_PKCS1_SHA512)
+            | Some(rustls::SignatureScheme::RSA_PSS_SHA512) => CertKind::Rsa,
+            _ => CertKind::Ecdsa,
+        }),
+        rustls::SupportedCipherSuite::Tls13(_) => None,
     }
 }
 

@@ -10,9 +10,10 @@
 //!
 //! Invariants: every directory handed to varnishd is 0755 and every file 0644, because varnishd
 //! drops privileges to the `vcache` user; no test depends on the system Varnish service.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod certs;
+pub mod env;
 pub mod proc;
 pub mod wire;
 

@@ -53,16 +53,26 @@ impl Lines {
     }
 
     /// Waits until some line satisfies `pred` (returns it), or EOF / deadline (returns None).
-    fn wait_for(&self, within: Duration, mut pred: impl FnMut(&str) -> bool) -> Option<String> {
+    fn wait_for(&self, within: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let mut found = None;
+        self.wait_until(within, |lines| {
+            found = lines.iter().find(|l| pred(l)).cloned();
+            found.is_some()
+        });
+        found
+    }
+
+    /// Waits until `done(all lines so far)` holds (true), or EOF / deadline (false).
+    fn wait_until(&self, within: Duration, mut done: impl FnMut(&[String]) -> bool) -> bool {
         let deadline = Instant::now() + within;
         let mut st = self.state.lock().expect("lines lock");
         loop {
-            if let Some(l) = st.0.iter().find(|l| pred(l)) {
-                return Some(l.clone());
+            if done(&st.0) {
+                return true;
             }
             let now = Instant::now();
             if st.1 || now >= deadline {
-                return None;
+                return false;
             }
             st = self
                 .cv
@@ -165,7 +175,7 @@ impl Tlsterm {
 
     /// Waits (up to [`LOG_DEADLINE`]) for an access-log line satisfying `pred`; panics with
     /// every log line when none appears.
-    pub fn wait_log(&self, what: &str, pred: impl FnMut(&str) -> bool) -> String {
+    pub fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         self.stdout.wait_for(LOG_DEADLINE, pred).unwrap_or_else(|| {
             panic!(
                 "no access-log line {what} within {LOG_DEADLINE:?}; stdout:\n{}\nstderr:\n{}",
@@ -175,13 +185,11 @@ impl Tlsterm {
         })
     }
 
-    /// Waits until at least `n` access-log lines exist; returns them.
+    /// Waits (up to [`LOG_DEADLINE`]) until at least `n` access-log lines exist; returns all
+    /// lines so far (fewer than `n` if the deadline passed).
     pub fn wait_log_count(&self, n: usize) -> Vec<String> {
-        let mut count = 0;
-        self.stdout.wait_for(LOG_DEADLINE, |_| {
-            count += 1;
-            count >= n
-        });
+        self.stdout
+            .wait_until(LOG_DEADLINE, |lines| lines.len() >= n);
         self.log_lines()
     }
 
@@ -317,7 +325,8 @@ pub fn run_piped(mut cmd: Command, input: &[u8], after: StdinAfter, within: Dura
 }
 
 /// `openssl s_client -connect 127.0.0.1:PORT -servername localhost -CAfile ca.pem
-/// -verify_hostname localhost` plus `extra`, fed `input`.
+/// -verify_hostname localhost` plus `extra` (which may replace `-servername localhost` by its
+/// own `-servername X` or `-noservername`), fed `input`.
 pub fn s_client(
     t: &Tlsterm,
     certs: &Certs,
@@ -334,7 +343,7 @@ pub fn s_client(
         .arg(&certs.ca)
         .args(["-verify_hostname", "localhost"])
         .args(extra);
-    if !extra.contains(&"-noservername") {
+    if !extra.contains(&"-noservername") && !extra.contains(&"-servername") {
         cmd.args(["-servername", "localhost"]);
     }
     run_piped(cmd, input, after, within)
