@@ -2,7 +2,7 @@
 # tlsterm's test entry point (called by .ci/run).
 #
 # 1. Makes sure the real tools the end-to-end suite drives are installed: varnishd (Varnish),
-#    curl, openssl, h2load (nghttp2-client). The tests start their own varnishd with their own
+#    curl, openssl, h2load (nghttp2-client), promtool (prometheus). The tests start their own varnishd with their own
 #    work directories, sockets and ports; they never rely on the distribution's varnish service
 #    (if the package started one on :6081, it is simply not used).
 # 2. Runs rustfmt (check only), clippy (warnings are errors) and the whole test suite.
@@ -16,8 +16,8 @@ banner() {
     printf '\n==================== %s ====================\n' "$*"
 }
 
-required_tools=(varnishd varnishstat varnishadm curl openssl h2load)
-packages=(varnish curl openssl nghttp2-client ca-certificates)
+required_tools=(varnishd varnishstat varnishadm curl openssl h2load promtool)
+packages=(varnish curl openssl nghttp2-client ca-certificates prometheus)
 
 missing_tools() {
     local t missing=()

@@ -29,11 +29,12 @@ use crate::config::Config;
 use crate::http::request::{parse_request_head, RequestFraming};
 use crate::http::{Limits, Method};
 use crate::log::unix_secs;
-use crate::metrics::{render, ProcessInfo, ReloadCounters, ShardMetrics};
+use crate::metrics::{render, ProcessInfo, ReloadCounters, ShardMetrics, StapleFacts, TlsFacts};
 use crate::proxy::ShardCtx;
-use crate::reload::{Publisher, ReloadTrigger};
+use crate::reload::{Publisher, ReloadTrigger, TicketSource};
 use crate::rt::within;
 use crate::shard::Control;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 
 /// Everything the admin listener reads.
@@ -44,6 +45,7 @@ pub struct AdminState {
     pub publisher: Arc<Publisher>,
     pub reload: Sender<ReloadTrigger>,
     pub reload_counters: Arc<ReloadCounters>,
+    pub ocsp_fetch: Option<Arc<crate::reload::FetchStatus>>,
     pub cfg: Arc<Config>,
     pub started: SystemTime,
     /// Seconds the previous `/metrics` render took.
@@ -180,9 +182,9 @@ async fn write_reply(stream: &mut TcpStream, (status, ctype, body): Reply) {
 
 fn process_info(state: &AdminState) -> ProcessInfo {
     let now = clock::wall();
-    let certificates = state
-        .cfg
-        .certificates
+    let tls = state.publisher.current();
+    let certificates = tls
+        .certs
         .iter()
         .map(|c| {
             let name = c
@@ -197,6 +199,21 @@ fn process_info(state: &AdminState) -> ProcessInfo {
             )
         })
         .collect();
+    let staples = tls
+        .staples
+        .iter()
+        .map(|s| StapleFacts {
+            cert: s.cert.clone(),
+            seconds_left: s.next_update.map(|n| unix_secs(n) - unix_secs(now)),
+            must_staple_missing: s.must_staple_missing,
+            refused: s.last_error.is_some(),
+        })
+        .collect();
+    let fetches = state
+        .ocsp_fetch
+        .as_ref()
+        .map(|f| f.certs.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .unwrap_or_default();
     ProcessInfo {
         resident_bytes: resident_bytes().unwrap_or(0),
         open_fds: std::fs::read_dir("/proc/self/fd")
@@ -207,6 +224,18 @@ fn process_info(state: &AdminState) -> ProcessInfo {
         certificates,
         last_scrape_seconds: state.last_scrape.get(),
         draining: state.control.drain_requested(),
+        tls: TlsFacts {
+            generation: tls.generation,
+            reloads_ok: state.reload_counters.ok.load(Ordering::Relaxed),
+            reloads_failed: state.reload_counters.failed.load(Ordering::Relaxed),
+            ticket_keys: tls.ticket_keys as u64,
+            ticket_keys_from_file: tls.ticket_source == TicketSource::File,
+            staples,
+            fetches: fetches
+                .into_iter()
+                .map(|f| (f.cert, f.ok, f.failed, f.last))
+                .collect(),
+        },
     }
 }
 

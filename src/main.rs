@@ -126,7 +126,14 @@ fn check(path: &std::path::Path) -> Result<()> {
 }
 
 /// Starts the shards and blocks until they have drained after SIGTERM/SIGINT.
-fn serve(cfg: Config) -> Result<()> {
+fn serve(mut cfg: Config) -> Result<()> {
+    if let Ok(ms) = std::env::var("TLSTERM_TEST_DELAY_MS") {
+        let ms: u64 = ms
+            .parse()
+            .context("TLSTERM_TEST_DELAY_MS must be milliseconds")?;
+        eprintln!("tlsterm: TEST MODE: every request is delayed {ms} ms inside the proxy");
+        cfg.test_delay = Some(std::time::Duration::from_millis(ms));
+    }
     // Signals are routed to the signal thread before any shard starts.
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
@@ -167,8 +174,11 @@ fn serve(cfg: Config) -> Result<()> {
         Arc::clone(&reload_counters),
     )
     .context("starting the reloader")?;
+    let ocsp_fetch =
+        reload::spawn_fetcher(&cfg, Arc::clone(&control)).context("starting the OCSP fetcher")?;
     let shared = Shared {
         cfg,
+        ocsp_fetch,
         publisher,
         reload: reloader.clone(),
         reload_counters,

@@ -93,6 +93,8 @@ pub struct Shared {
     /// Where reload requests go (the admin listener's `POST /reload`).
     pub reload: Sender<ReloadTrigger>,
     pub reload_counters: Arc<ReloadCounters>,
+    /// OCSP fetch outcomes, when `ocsp.fetch` is on.
+    pub ocsp_fetch: Option<Arc<crate::reload::FetchStatus>>,
     pub control: Arc<Control>,
     /// Access-log file, opened once by the main thread (cloned per shard).
     pub log_file: Option<Arc<std::fs::File>>,
@@ -251,6 +253,7 @@ async fn shard_main(
                 publisher: Arc::clone(&shared.publisher),
                 reload: shared.reload.clone(),
                 reload_counters: Arc::clone(&shared.reload_counters),
+                ocsp_fetch: shared.ocsp_fetch.clone(),
                 cfg: Arc::clone(&ctx.cfg),
                 started: crate::clock::wall(),
                 last_scrape: std::cell::Cell::new(0.0),

@@ -136,6 +136,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         admin,
         sli,
         per_ip,
+        test_delay: None,
     })
 }
 
@@ -191,6 +192,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         admin: q.admin,
         sli: SliSettings::default(),
         per_ip: PerIpSettings::default(),
+        test_delay: None,
     })
 }
 

@@ -52,6 +52,10 @@ pub struct Config {
     pub sli: SliSettings,
     /// Per-client-IP concurrency cap, penalty and exemptions.
     pub per_ip: crate::limits::PerIpSettings,
+    /// Test-only: a delay added inside the proxy to every request (between the complete head
+    /// and writing it upstream), so tests can make the proxy itself slow. Never set from the
+    /// configuration file; only from the environment variable `TLSTERM_TEST_DELAY_MS`.
+    pub test_delay: Option<Duration>,
 }
 
 /// SLI settings (see SLO.md).

@@ -37,6 +37,15 @@
 //! | `process_start_time_seconds` | gauge | — |
 //! | `tlsterm_build_info` | gauge | `version` |
 //! | `tlsterm_scrape_duration_seconds` | gauge | — (time spent rendering the previous scrape) |
+//! | `tlsterm_draining` | gauge | — (1 while draining) |
+//! | `tlsterm_tls_generation` | gauge | — (generation of the TLS state in service) |
+//! | `tlsterm_reloads_total` | counter | `result` (ok, failed) |
+//! | `tlsterm_ticket_keys` | gauge | `source` (file, generated) |
+//! | `tlsterm_ocsp_staple_seconds_remaining` | gauge | `cert` |
+//! | `tlsterm_ocsp_staple_refused` | gauge | `cert` |
+//! | `tlsterm_ocsp_must_staple_missing` | gauge | `cert` |
+//! | `tlsterm_ocsp_fetches_total` | counter | `cert`, `result` (ok, failed) |
+//! | `tlsterm_ocsp_last_fetch_ok` | gauge | `cert` |
 //!
 //! What it does not do: decide anything about a request (that is [`crate::sli`]) or serve HTTP
 //! (that is [`crate::admin`]).
@@ -45,7 +54,7 @@ mod histogram;
 mod render;
 
 pub use histogram::{Histogram, LATENCY_BUCKETS};
-pub use render::{render, ProcessInfo};
+pub use render::{render, ProcessInfo, StapleFacts, TlsFacts};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

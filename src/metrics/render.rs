@@ -33,6 +33,35 @@ pub struct ProcessInfo {
     pub last_scrape_seconds: f64,
     /// The process is draining (healthz says 503).
     pub draining: bool,
+    /// Reloads, staples, ticket keys, OCSP fetches.
+    pub tls: TlsFacts,
+}
+
+/// TLS operations facts gathered at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFacts {
+    /// Generation of the TLS state in service.
+    pub generation: u64,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    /// Session-ticket keys in service.
+    pub ticket_keys: u64,
+    /// The keys come from a ticket-key file (else generated in memory).
+    pub ticket_keys_from_file: bool,
+    pub staples: Vec<StapleFacts>,
+    /// Per certificate: (file name, fetches ok, fetches failed, label of the last outcome).
+    pub fetches: Vec<(String, u64, u64, &'static str)>,
+}
+
+/// One certificate's OCSP staple.
+#[derive(Debug, Clone)]
+pub struct StapleFacts {
+    pub cert: String,
+    /// Seconds until the staple's nextUpdate; `None` = no staple served.
+    pub seconds_left: Option<i64>,
+    pub must_staple_missing: bool,
+    /// The last read of its OCSP file was refused (validation failed).
+    pub refused: bool,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -350,6 +379,7 @@ pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
         family(&mut out, name, "gauge", help);
         let _ = writeln!(out, "{name} {v}");
     }
+    render_tls(&mut out, &process.tls);
     family(
         &mut out,
         "tlsterm_draining",
@@ -369,6 +399,122 @@ pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
         escape(process.version)
     );
     out
+}
+
+fn render_tls(out: &mut String, t: &TlsFacts) {
+    family(
+        out,
+        "tlsterm_tls_generation",
+        "gauge",
+        "Generation of the TLS state (certificates, staples, ticket keys) in service.",
+    );
+    let _ = writeln!(out, "tlsterm_tls_generation {}", t.generation);
+    family(
+        out,
+        "tlsterm_reloads_total",
+        "counter",
+        "Reloads of the TLS state (SIGHUP, POST /reload, file change), by result.",
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_reloads_total{{result=\"ok\"}} {}",
+        t.reloads_ok
+    );
+    let _ = writeln!(
+        out,
+        "tlsterm_reloads_total{{result=\"failed\"}} {}",
+        t.reloads_failed
+    );
+    family(
+        out,
+        "tlsterm_ticket_keys",
+        "gauge",
+        "Session-ticket keys in service, by source (file or generated).",
+    );
+    let source = if t.ticket_keys_from_file {
+        "file"
+    } else {
+        "generated"
+    };
+    let _ = writeln!(
+        out,
+        "tlsterm_ticket_keys{{source=\"{source}\"}} {}",
+        t.ticket_keys
+    );
+    family(
+        out,
+        "tlsterm_ocsp_staple_seconds_remaining",
+        "gauge",
+        "Seconds until the served OCSP staple's nextUpdate (absent: no staple).",
+    );
+    for s in &t.staples {
+        if let Some(left) = s.seconds_left {
+            let _ = writeln!(
+                out,
+                "tlsterm_ocsp_staple_seconds_remaining{{cert=\"{}\"}} {left}",
+                escape(&s.cert)
+            );
+        }
+    }
+    family(
+        out,
+        "tlsterm_ocsp_staple_refused",
+        "gauge",
+        "1 when the certificate's OCSP file failed validation at the last reload.",
+    );
+    family(
+        out,
+        "tlsterm_ocsp_must_staple_missing",
+        "gauge",
+        "1 when a must-staple certificate has no valid staple (clients will refuse it).",
+    );
+    for s in &t.staples {
+        let _ = writeln!(
+            out,
+            "tlsterm_ocsp_staple_refused{{cert=\"{}\"}} {}",
+            escape(&s.cert),
+            u8::from(s.refused)
+        );
+    }
+    for s in &t.staples {
+        let _ = writeln!(
+            out,
+            "tlsterm_ocsp_must_staple_missing{{cert=\"{}\"}} {}",
+            escape(&s.cert),
+            u8::from(s.must_staple_missing)
+        );
+    }
+    family(
+        out,
+        "tlsterm_ocsp_fetches_total",
+        "counter",
+        "OCSP fetches from the responder (ocsp.fetch), by result.",
+    );
+    for (cert, ok, failed, _) in &t.fetches {
+        let cert = escape(cert);
+        let _ = writeln!(
+            out,
+            "tlsterm_ocsp_fetches_total{{cert=\"{cert}\",result=\"ok\"}} {ok}"
+        );
+        let _ = writeln!(
+            out,
+            "tlsterm_ocsp_fetches_total{{cert=\"{cert}\",result=\"failed\"}} {failed}"
+        );
+    }
+    family(
+        out,
+        "tlsterm_ocsp_last_fetch_ok",
+        "gauge",
+        "1 when the last OCSP fetch for the certificate succeeded.",
+    );
+    for (cert, _, _, last) in &t.fetches {
+        let _ = writeln!(
+            out,
+            "tlsterm_ocsp_last_fetch_ok{{cert=\"{}\"}} {}",
+            escape(cert),
+            u8::from(*last == "ok")
+        );
+    }
 }
 
 #[cfg(test)]

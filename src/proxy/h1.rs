@@ -266,6 +266,10 @@ async fn forward(
         RequestFraming::Length(_) => body_left == 0,
         RequestFraming::Chunked => false,
     };
+    if let Some(delay) = ctx.cfg.test_delay {
+        // Test-only (TLSTERM_TEST_DELAY_MS): the proxy itself holds the request.
+        glommio::timer::sleep(delay).await;
+    }
     let mut retried = false;
     let (mut leg, response) = loop {
         let mut leg = acquire(ctx, times).await?;

@@ -9,9 +9,11 @@ use rustls::server::ProducesTickets;
 
 use super::{ReloadError, StapleStatus, TicketSource, TlsState};
 use crate::config::Config;
+use crate::tls::ocsp;
 use crate::tls::tickets::{parse_key_file, TicketKeyError, TicketKeys, Ticketer, GENERATED_KEYS};
 use crate::tls::{load_cert, CertStore, LoadedCert};
 use ring::rand::SystemRandom;
+use rustls::sign::CertifiedKey;
 
 /// Builds the TLS state from the files named by `cfg`. `previous` supplies staples to keep
 /// when a changed `.ocsp` file is refused, and the generated ticketer to keep without a file.
@@ -28,16 +30,11 @@ pub fn build(
         fresh.ocsp_path = c.ocsp_path.clone();
         certs.push(fresh);
     }
-    let staples = certs
-        .iter()
-        .map(|c| StapleStatus {
-            cert: file_name(&c.path),
-            next_update: None,
-            must_staple_missing: false,
-            last_error: None,
-        })
-        .collect();
-    let _ = now;
+    let mut staples = Vec::with_capacity(certs.len());
+    for cert in &mut certs {
+        let old = previous.and_then(|p| p.certs.iter().find(|c| c.path == cert.path));
+        staples.push(attach_staple(cert, old, now));
+    }
     let store = CertStore::new(certs.clone(), cfg.tls.default_name.as_deref())
         .map_err(|e| ReloadError::Cert(e.to_string()))?;
     let tickets = ticketer(cfg, previous, generated)?;
@@ -121,9 +118,47 @@ fn file_name(p: &Path) -> String {
 
 /// The OCSP file of a certificate: configured, or `<pem>.ocsp`.
 pub fn ocsp_file(cert: &LoadedCert) -> PathBuf {
-    cert.ocsp_path.clone().unwrap_or_else(|| {
-        let mut p = cert.path.clone().into_os_string();
-        p.push(".ocsp");
-        PathBuf::from(p)
-    })
+    cert.ocsp_path
+        .clone()
+        .unwrap_or_else(|| ocsp::default_ocsp_path(&cert.path))
+}
+
+/// Reads and validates the certificate's OCSP file and staples it. When the file is refused,
+/// the previous state's staple for the same certificate file stays in service while current.
+fn attach_staple(cert: &mut LoadedCert, old: Option<&LoadedCert>, now: SystemTime) -> StapleStatus {
+    let chain = cert.certified_key.cert.clone();
+    let must = chain.first().is_some_and(|leaf| ocsp::must_staple(leaf));
+    let path = ocsp_file(cert);
+    let (fresh, error) = match ocsp::load_staple(&path, &chain, now) {
+        Ok(s) => (s, None),
+        Err(e) => (None, Some(format!("{}: {e}", path.display()))),
+    };
+    let kept = || {
+        let old = old?;
+        let next = old.staple_next_update.filter(|n| *n > now)?;
+        // Only a staple for the very same leaf can be kept.
+        (old.certified_key.cert.first() == chain.first())
+            .then(|| old.certified_key.ocsp.clone().map(|der| (der, next)))
+            .flatten()
+    };
+    let chosen = match (fresh, &error) {
+        (Some(s), _) => Some((s.der, s.next_update)),
+        (None, Some(_)) => kept(),
+        (None, None) => None,
+    };
+    let next_update = chosen.as_ref().map(|(_, n)| *n);
+    if let Some((der, next)) = chosen {
+        cert.certified_key = Arc::new(CertifiedKey {
+            cert: chain,
+            key: Arc::clone(&cert.certified_key.key),
+            ocsp: Some(der),
+        });
+        cert.staple_next_update = Some(next);
+    }
+    StapleStatus {
+        cert: file_name(&cert.path),
+        next_update,
+        must_staple_missing: must && next_update.is_none(),
+        last_error: error,
+    }
 }

@@ -28,9 +28,11 @@ use crate::config::Config;
 use crate::tls::{CertStore, LoadedCert};
 
 mod build;
+mod fetcher;
 mod thread;
 
 pub use build::{build, ocsp_file, GeneratedKeys};
+pub use fetcher::{spawn_fetcher, CertFetch, FetchStatus};
 pub use thread::{spawn_reloader, ReloadTrigger};
 
 /// One certificate's staple situation, for logs and metrics.

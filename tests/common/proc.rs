@@ -102,14 +102,35 @@ impl Tlsterm {
         ])
     }
 
+    /// `tlsterm run --config FILE` with extra environment variables.
+    pub fn start_env(config: &Path, env: &[(&str, &str)]) -> Tlsterm {
+        Tlsterm::spawn(
+            [
+                OsStr::new("run"),
+                OsStr::new("--config"),
+                config.as_os_str(),
+            ],
+            env,
+        )
+    }
+
     /// `tlsterm ARGS...`; waits for `tlsterm: ready` on stderr.
     pub fn start_args<I, S>(args: I) -> Tlsterm
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Tlsterm::spawn(args, &[])
+    }
+
+    fn spawn<I, S>(args: I, env: &[(&str, &str)]) -> Tlsterm
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tlsterm"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -148,6 +169,16 @@ impl Tlsterm {
             "no `tlsterm: listening on` line before ready"
         );
         t
+    }
+
+    /// The admin listener's address (from `tlsterm: admin on http://ADDR/ ...`).
+    pub fn admin(&self) -> SocketAddr {
+        self.stderr_lines()
+            .iter()
+            .find_map(|l| l.strip_prefix("tlsterm: admin on http://"))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .expect("tlsterm printed no admin address (is [admin] configured?)")
     }
 
     /// The first listener's address.
