@@ -9,6 +9,8 @@
 //! - `POST|PUT /echo` → the request body back, with `X-Body-Fnv` (FNV-1a 64, 16 hex digits)
 //!   and `X-Body-Length`.
 //! - `/headers` → the request headers as received, `name: value\n` lines, `text/plain`.
+//! - `/stall/N` → promises N bytes (Content-Length), sends N/2, then stalls (≤ 30 s) and
+//!   closes: an upstream that goes silent mid-body.
 //! - anything else → 200 `hello from tlsterm demo origin\n`.
 //!
 //! What it deliberately does not do: performance, pipelining tricks beyond reading requests in
@@ -390,6 +392,21 @@ fn respond<W: Write>(w: &mut W, req: &Request, conn: Persistence) -> io::Result<
             write_pattern(w, n, true)?;
         }
         return Ok(());
+    }
+    if let Some(n) = route
+        .strip_prefix("/stall/")
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        // Promises N bytes, sends half, then goes silent (upstream body inactivity) for at
+        // most 30 s before closing.
+        let extra = [("Content-Type", "application/octet-stream".to_string())];
+        write_head(w, "200 OK", &extra, Framing::Length(n), conn)?;
+        if body_mode == BodyMode::Send {
+            write_pattern(w, n / 2, false)?;
+            w.flush()?;
+            thread::sleep(Duration::from_secs(30));
+        }
+        return Err(io::Error::other("stalled on purpose"));
     }
     if route == "/echo" && (req.method == "POST" || req.method == "PUT") {
         let extra = [

@@ -211,8 +211,17 @@ async fn shard_main(
         pool: Pool::new(
             cfg.upstream.address.clone(),
             cfg.upstream.max_idle_per_shard,
+            cfg.upstream.max_connections_per_shard,
             cfg.timeouts.connect,
         ),
+        health_pool: cfg.upstream.health.as_ref().map(|h| {
+            Pool::new(
+                cfg.upstream.address.clone(),
+                h.connections_per_shard,
+                h.connections_per_shard,
+                cfg.timeouts.connect,
+            )
+        }),
         cfg,
         tls: std::cell::RefCell::new(tls),
         log: AccessLog::new(sink),

@@ -7,16 +7,23 @@
 //! instead of reused, since the cache closes idle connections on its own schedule (Varnish's
 //! `timeout_idle`, 5 s by default).
 //!
+//! A pool may be capped (`upstream.max_connections_per_shard`): at the cap, a request waits
+//! for a connection to close (the queue, `Tw`) up to `timeouts.queue`; an idle connection is
+//! closed to make room for a request that needs a fresh one. Every open connection holds a
+//! [`Slot`] of the cap, so the count cannot drift.
+//!
 //! What it does not do: speak HTTP (that is `proxy`), or share connections between shards.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::{TcpStream, UnixStream};
+use glommio::sync::Semaphore;
 
 use crate::config::UpstreamAddr;
 
@@ -74,6 +81,8 @@ pub struct Conn {
     pub stream: Stream,
     /// Responses completed on this connection so far.
     pub uses: u32,
+    /// The pool capacity this connection occupies (given back when it closes).
+    pub slot: Slot,
     idle_since: Instant,
 }
 
@@ -93,7 +102,32 @@ pub enum ConnectError {
     Refused { addr: String, source: io::Error },
 }
 
-/// Per-shard pool of idle keep-alive connections to one upstream address.
+/// Open connections of one pool (idle and busy) against its cap. Every open connection holds
+/// a [`Slot`]; dropping the slot (the connection closed) wakes one waiter.
+#[derive(Debug)]
+struct Capacity {
+    /// 0 = no cap.
+    max: usize,
+    open: Cell<usize>,
+    waiting: Cell<usize>,
+    freed: Semaphore,
+}
+
+/// One unit of a pool's capacity, held by an open connection.
+#[derive(Debug)]
+pub struct Slot(Rc<Capacity>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let c = &self.0;
+        c.open.set(c.open.get().saturating_sub(1));
+        if c.waiting.get() > 0 {
+            c.freed.signal(1);
+        }
+    }
+}
+
+/// Per-shard pool of keep-alive connections to one upstream address.
 #[derive(Debug)]
 pub struct Pool {
     addr: UpstreamAddr,
@@ -101,17 +135,63 @@ pub struct Pool {
     connect_timeout: Duration,
     max_idle_age: Duration,
     idle: RefCell<Vec<Conn>>,
+    capacity: Rc<Capacity>,
 }
 
 impl Pool {
-    pub fn new(addr: UpstreamAddr, max_idle: usize, connect_timeout: Duration) -> Self {
+    /// `max_open`: cap on open connections (idle + busy) of this pool on this shard; 0 = none.
+    pub fn new(
+        addr: UpstreamAddr,
+        max_idle: usize,
+        max_open: usize,
+        connect_timeout: Duration,
+    ) -> Self {
         Pool {
             addr,
             max_idle,
             connect_timeout,
             max_idle_age: Duration::from_secs(4),
             idle: RefCell::new(Vec::new()),
+            capacity: Rc::new(Capacity {
+                max: max_open,
+                open: Cell::new(0),
+                waiting: Cell::new(0),
+                freed: Semaphore::new(0),
+            }),
         }
+    }
+
+    /// Open connections (idle and busy).
+    pub fn open_len(&self) -> usize {
+        self.capacity.open.get()
+    }
+
+    /// Reserves room for one more connection, waiting up to `limit` when the pool is at its
+    /// cap (the queue: HAProxy's `Tw`). `None`: still full after `limit`.
+    pub async fn reserve(&self, limit: Duration) -> Option<Slot> {
+        let c = &self.capacity;
+        if c.max == 0 || c.open.get() < c.max {
+            c.open.set(c.open.get() + 1);
+            return Some(Slot(Rc::clone(c)));
+        }
+        // A pooled idle connection can be closed to make room.
+        if self.idle.borrow_mut().pop().is_some() {
+            c.open.set(c.open.get() + 1);
+            return Some(Slot(Rc::clone(c)));
+        }
+        c.waiting.set(c.waiting.get() + 1);
+        let waited = crate::rt::within(limit, async {
+            while c.open.get() >= c.max {
+                if c.freed.acquire(1).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        c.waiting.set(c.waiting.get() - 1);
+        waited?;
+        c.open.set(c.open.get() + 1);
+        Some(Slot(Rc::clone(c)))
     }
 
     /// Idle connections older than this are closed rather than reused.
@@ -138,10 +218,11 @@ impl Pool {
 
     /// Returns a connection after a complete exchange (`uses`: exchanges completed before this
     /// one). Beyond `max_idle` the oldest idle connection is closed.
-    pub fn put_back(&self, stream: Stream, uses: u32, now: Instant) {
+    pub fn put_back(&self, stream: Stream, uses: u32, slot: Slot, now: Instant) {
         let conn = Conn {
             stream,
             uses: uses + 1,
+            slot,
             idle_since: now,
         };
         let mut idle = self.idle.borrow_mut();
@@ -159,19 +240,28 @@ impl Pool {
         self.idle.borrow_mut().clear();
     }
 
-    /// Opens a new connection, with the connect timeout and one retry on failure. Also returns
-    /// how many attempts failed (0, 1 or 2), for the metrics.
-    pub async fn connect(&self, now: Instant) -> (Result<Conn, ConnectError>, u64) {
+    /// Opens a new connection in the reserved `slot`, with the connect timeout and one retry
+    /// on failure. Also returns how many attempts failed (0, 1 or 2), for the metrics.
+    pub async fn connect(&self, slot: Slot, now: Instant) -> (Result<Conn, ConnectError>, u64) {
         match self.connect_once(now).await {
-            Ok(c) => (Ok(c), 0),
+            Ok(stream) => (Ok(self.conn(stream, slot, now)), 0),
             Err(_) => match self.connect_once(now).await {
-                Ok(c) => (Ok(c), 1),
+                Ok(stream) => (Ok(self.conn(stream, slot, now)), 1),
                 Err(e) => (Err(e), 2),
             },
         }
     }
 
-    async fn connect_once(&self, now: Instant) -> Result<Conn, ConnectError> {
+    fn conn(&self, stream: Stream, slot: Slot, now: Instant) -> Conn {
+        Conn {
+            stream,
+            uses: 0,
+            slot,
+            idle_since: now,
+        }
+    }
+
+    async fn connect_once(&self, _now: Instant) -> Result<Stream, ConnectError> {
         let addr = self.addr.to_string();
         let attempt = async {
             match &self.addr {
@@ -192,11 +282,7 @@ impl Pool {
                 addr,
                 source: e.into(),
             }),
-            Some(Ok(stream)) => Ok(Conn {
-                stream,
-                uses: 0,
-                idle_since: now,
-            }),
+            Some(Ok(stream)) => Ok(stream),
         }
     }
 }

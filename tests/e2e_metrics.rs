@@ -100,15 +100,24 @@ fn slow_cache_is_good_dead_cache_is_sc_and_counted_exactly() {
         sample(&text, "tlsterm_termination_states_total{state=\"--\"}"),
         8.0
     );
-    assert_eq!(sample(&text, "tlsterm_upstream_response_seconds_count"), 8.0);
+    assert_eq!(
+        sample(&text, "tlsterm_upstream_response_seconds_count"),
+        8.0
+    );
     // The three slow ones are above 0.1 s of upstream time...
     assert_eq!(
-        sample(&text, "tlsterm_upstream_response_seconds_bucket{le=\"0.1\"}"),
+        sample(
+            &text,
+            "tlsterm_upstream_response_seconds_bucket{le=\"0.1\"}"
+        ),
         5.0
     );
     // ...but every request spent under 50 ms inside the proxy.
     assert_eq!(
-        sample(&text, "tlsterm_internal_latency_seconds_bucket{le=\"0.05\"}"),
+        sample(
+            &text,
+            "tlsterm_internal_latency_seconds_bucket{le=\"0.05\"}"
+        ),
         8.0
     );
     assert_eq!(
@@ -131,7 +140,14 @@ fn slow_cache_is_good_dead_cache_is_sc_and_counted_exactly() {
     let out = common::curl(
         &env.tls,
         &env.certs,
-        &["-s", "-o", "/dev/null", "-w", "%{http_code}", &env.tls.url("/x")],
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &env.tls.url("/x"),
+        ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "503");
     let text = scrape_after(addr, 9);
@@ -188,7 +204,14 @@ fn slow_proxy_makes_requests_bad_for_latency() {
         let out = common::curl(
             &t,
             &certs,
-            &["-s", "-o", "/dev/null", "-w", "%{http_code}", &t.url("/bytes/10")],
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &t.url("/bytes/10"),
+            ],
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
     }
@@ -200,7 +223,10 @@ fn slow_proxy_makes_requests_bad_for_latency() {
         3.0
     );
     assert_eq!(
-        sample(&text, "tlsterm_internal_latency_seconds_bucket{le=\"0.075\"}"),
+        sample(
+            &text,
+            "tlsterm_internal_latency_seconds_bucket{le=\"0.075\"}"
+        ),
         0.0
     );
     drop(varnish);
@@ -212,7 +238,10 @@ fn healthz_turns_503_on_drain_and_connections_are_still_served() {
     let addr = env.tls.admin();
     assert_eq!(admin(addr, "GET", "/healthz"), (200, "ok\n".to_string()));
     assert_eq!(admin(addr, "POST", "/drain").0, 200);
-    assert_eq!(admin(addr, "GET", "/healthz"), (503, "draining\n".to_string()));
+    assert_eq!(
+        admin(addr, "GET", "/healthz"),
+        (503, "draining\n".to_string())
+    );
     // Draining ends keep-alive but still serves new connections.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {

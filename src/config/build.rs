@@ -8,11 +8,11 @@
 //! Invariants of the result: at least one listener and one certificate, no two listeners on
 //! the same address, every timeout except `grace` non-zero, `tls.default_name` (lower-cased)
 //! is a name of some loaded certificate.
-use super::file::{FileConfig, FileTimeouts};
+use super::file::{FileConfig, FileH2, FileTimeouts};
 use super::values::{cpus_spec, parse_duration, parse_shard_spec, parse_socket_addr};
 use super::{
-    parse_upstream, AccessLog, Config, ListenerConfig, LogConfig, QuickStart, ShardSpec,
-    SliSettings, Timeouts, TlsSettings, UpstreamConfig,
+    parse_upstream, AccessLog, Config, H2Settings, HealthRoute, ListenerConfig, LogConfig,
+    QuickStart, ShardSpec, SliSettings, Timeouts, TlsSettings, UpstreamConfig,
 };
 use crate::http::Limits;
 use crate::limits::{Cidr, PerIpSettings};
@@ -54,6 +54,28 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         max_idle_per_shard: match up.max_idle_per_shard {
             None => DEFAULT_MAX_IDLE,
             Some(n) => non_negative("upstream.max_idle_per_shard", n)?,
+        },
+        max_connections_per_shard: match up.max_connections_per_shard {
+            None => 0,
+            Some(n) => non_negative("upstream.max_connections_per_shard", n)?,
+        },
+        health: match up.health_path {
+            None => None,
+            Some(path) if path.starts_with('/') => Some(HealthRoute {
+                path,
+                host_prefix: up.health_host_prefix.unwrap_or_default(),
+                connections_per_shard: match up.health_connections_per_shard {
+                    None => 2,
+                    Some(n) if n > 0 => non_negative("upstream.health_connections_per_shard", n)?,
+                    Some(_) => {
+                        return Err(bad(
+                            "upstream.health_connections_per_shard",
+                            "must be greater than zero",
+                        ))
+                    }
+                },
+            }),
+            Some(_) => return Err(bad("upstream.health_path", "must start with /")),
         },
     };
     let timeouts = timeouts(f.timeouts.unwrap_or_default())?;
@@ -124,6 +146,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
             usize::try_from(n).map_err(|_| bad("tls.session_cache_size", "must be 0 or more"))?;
     }
     tls.ocsp_fetch = f.ocsp.and_then(|o| o.fetch).unwrap_or(false);
+    let h2 = h2_settings(f.h2.unwrap_or_default())?;
     Ok(Config {
         listeners,
         shards,
@@ -137,6 +160,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         sli,
         per_ip,
         test_delay: None,
+        h2,
     })
 }
 
@@ -183,6 +207,8 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         upstream: UpstreamConfig {
             address,
             max_idle_per_shard: DEFAULT_MAX_IDLE,
+            max_connections_per_shard: 0,
+            health: None,
         },
         timeouts: Timeouts::default(),
         limits: Limits::default(),
@@ -193,6 +219,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         sli: SliSettings::default(),
         per_ip: PerIpSettings::default(),
         test_delay: None,
+        h2: H2Settings::default(),
     })
 }
 
@@ -292,6 +319,7 @@ fn timeouts(t: FileTimeouts) -> Result<Timeouts, Bad> {
         connect: get("connect", t.connect, d.connect, false)?,
         // Zero grace is meaningful: stop at once.
         grace: get("grace", t.grace, d.grace, true)?,
+        queue: get("queue", t.queue, d.queue, false)?,
     })
 }
 
@@ -346,6 +374,106 @@ fn limits(l: super::file::FileLimits) -> Result<Limits, Bad> {
         ));
     }
     Ok(limits)
+}
+
+/// `[h2]`: every value within the range HTTP/2 (RFC 9113 §6.5.2) or the h2 crate allows.
+fn h2_settings(f: FileH2) -> Result<H2Settings, Bad> {
+    let d = H2Settings::default();
+    let get = |name: &str, v: Option<i64>, default: u32, min: u32, max: u32| {
+        let Some(n) = v else { return Ok(default) };
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    format!("h2.{name}"),
+                    format!(
+                        "{n} is out of range: must be between {min} and {max} (default {default})"
+                    ),
+                )
+            })
+    };
+    const WINDOW_MAX: u32 = (1 << 31) - 1;
+    Ok(H2Settings {
+        enabled: f.enabled.unwrap_or(d.enabled),
+        header_table_size: get(
+            "header_table_size",
+            f.header_table_size,
+            d.header_table_size,
+            0,
+            1 << 20,
+        )?,
+        initial_window_size: get(
+            "initial_window_size",
+            f.initial_window_size,
+            d.initial_window_size,
+            1,
+            WINDOW_MAX,
+        )?,
+        connection_window_size: get(
+            "connection_window_size",
+            f.connection_window_size,
+            d.connection_window_size,
+            65_535,
+            WINDOW_MAX,
+        )?,
+        max_concurrent_streams: get(
+            "max_concurrent_streams",
+            f.max_concurrent_streams,
+            d.max_concurrent_streams,
+            1,
+            10_000,
+        )?,
+        max_frame_size: get(
+            "max_frame_size",
+            f.max_frame_size,
+            d.max_frame_size,
+            16_384,
+            16_777_215,
+        )?,
+        max_header_list_size: get(
+            "max_header_list_size",
+            f.max_header_list_size,
+            d.max_header_list_size,
+            1024,
+            1 << 24,
+        )?,
+        max_send_buffer_size: get(
+            "max_send_buffer_size",
+            f.max_send_buffer_size,
+            d.max_send_buffer_size,
+            1024,
+            1 << 26,
+        )?,
+        max_resets_per_second: get(
+            "max_resets_per_second",
+            f.max_resets_per_second,
+            d.max_resets_per_second,
+            1,
+            u32::MAX,
+        )?,
+        max_control_frames_per_second: get(
+            "max_control_frames_per_second",
+            f.max_control_frames_per_second,
+            d.max_control_frames_per_second,
+            1,
+            u32::MAX,
+        )?,
+        max_pending_accept_reset_streams: get(
+            "max_pending_accept_reset_streams",
+            f.max_pending_accept_reset_streams,
+            d.max_pending_accept_reset_streams,
+            1,
+            100_000,
+        )?,
+        max_local_error_reset_streams: get(
+            "max_local_error_reset_streams",
+            f.max_local_error_reset_streams,
+            d.max_local_error_reset_streams,
+            1,
+            1_000_000,
+        )?,
+    })
 }
 
 fn non_negative(key: &str, n: i64) -> Result<usize, Bad> {

@@ -27,6 +27,24 @@ pub(crate) struct FileConfig {
     pub admin: Option<FileAdmin>,
     pub sli: Option<FileSli>,
     pub ocsp: Option<FileOcsp>,
+    pub h2: Option<FileH2>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileH2 {
+    pub enabled: Option<bool>,
+    pub header_table_size: Option<i64>,
+    pub initial_window_size: Option<i64>,
+    pub connection_window_size: Option<i64>,
+    pub max_concurrent_streams: Option<i64>,
+    pub max_frame_size: Option<i64>,
+    pub max_header_list_size: Option<i64>,
+    pub max_send_buffer_size: Option<i64>,
+    pub max_resets_per_second: Option<i64>,
+    pub max_control_frames_per_second: Option<i64>,
+    pub max_pending_accept_reset_streams: Option<i64>,
+    pub max_local_error_reset_streams: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +90,10 @@ pub(crate) struct FileOcsp {
 pub(crate) struct FileUpstream {
     pub address: Option<String>,
     pub max_idle_per_shard: Option<i64>,
+    pub max_connections_per_shard: Option<i64>,
+    pub health_path: Option<String>,
+    pub health_host_prefix: Option<String>,
+    pub health_connections_per_shard: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +106,7 @@ pub(crate) struct FileTimeouts {
     pub server: Option<String>,
     pub connect: Option<String>,
     pub grace: Option<String>,
+    pub queue: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -56,6 +56,64 @@ pub struct Config {
     /// and writing it upstream), so tests can make the proxy itself slow. Never set from the
     /// configuration file; only from the environment variable `TLSTERM_TEST_DELAY_MS`.
     pub test_delay: Option<Duration>,
+    /// HTTP/2 towards clients (`[h2]`).
+    pub h2: H2Settings,
+}
+
+/// HTTP/2 towards clients (`[h2]`). Defaults are the settings deployed today; the SETTINGS
+/// values are announced to every client, the rate caps are tlsterm's own abuse limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct H2Settings {
+    /// Offer `h2` by ALPN (preferred over `http/1.1`). Default true.
+    pub enabled: bool,
+    /// SETTINGS_HEADER_TABLE_SIZE: the HPACK dynamic table the client may use, bytes. Default 4096.
+    pub header_table_size: u32,
+    /// SETTINGS_INITIAL_WINDOW_SIZE: receive window of each stream, bytes. Default 65535.
+    pub initial_window_size: u32,
+    /// Receive window of the whole connection, bytes (65535 to 2^31-1). Default 1 MiB.
+    pub connection_window_size: u32,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS. Default 100.
+    pub max_concurrent_streams: u32,
+    /// SETTINGS_MAX_FRAME_SIZE, bytes (16384 to 16777215). Default 16384.
+    pub max_frame_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: decoded header list (names + values + 32 per field),
+    /// bytes; a larger request is refused, a far larger one (HPACK bomb) ends the connection.
+    /// Also bounds the buffered header block (CONTINUATION frames). Default 32768.
+    pub max_header_list_size: u32,
+    /// Response bytes queued per stream while the client's window is closed, bytes. Default 65536.
+    pub max_send_buffer_size: u32,
+    /// RST_STREAM frames a client may send per second on one connection; more → GOAWAY
+    /// ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487). Default 100.
+    pub max_resets_per_second: u32,
+    /// PING, SETTINGS, PRIORITY, WINDOW_UPDATE on the connection and empty DATA frames a
+    /// client may send per second on one connection; more → GOAWAY ENHANCE_YOUR_CALM.
+    /// Default 1000.
+    pub max_control_frames_per_second: u32,
+    /// Streams reset by the client before tlsterm accepted them, queued at once; more → GOAWAY
+    /// ENHANCE_YOUR_CALM (the h2 crate's own rapid-reset guard). Default 20.
+    pub max_pending_accept_reset_streams: u32,
+    /// Streams tlsterm may reset for the client's protocol errors on one connection; more →
+    /// GOAWAY ENHANCE_YOUR_CALM. Default 1024.
+    pub max_local_error_reset_streams: u32,
+}
+
+impl Default for H2Settings {
+    fn default() -> Self {
+        H2Settings {
+            enabled: true,
+            header_table_size: 4096,
+            initial_window_size: 65_535,
+            connection_window_size: 1 << 20,
+            max_concurrent_streams: 100,
+            max_frame_size: 16_384,
+            max_header_list_size: 32_768,
+            max_send_buffer_size: 65_536,
+            max_resets_per_second: 100,
+            max_control_frames_per_second: 1000,
+            max_pending_accept_reset_streams: 20,
+            max_local_error_reset_streams: 1024,
+        }
+    }
 }
 
 /// SLI settings (see SLO.md).
@@ -141,6 +199,36 @@ pub struct UpstreamConfig {
     pub address: UpstreamAddr,
     /// Idle keep-alive connections kept per shard. Default 128.
     pub max_idle_per_shard: usize,
+    /// Open connections (idle + busy) per shard; at the cap requests queue up to
+    /// `timeouts.queue` (then 503 `sQ`). 0 = no cap (default).
+    pub max_connections_per_shard: usize,
+    /// Load-balancer health checks routed to a small reserved pool, so a saturated main pool
+    /// never fails them. `None` = no reserved pool.
+    pub health: Option<HealthRoute>,
+}
+
+/// Which requests are health checks, and the reserved pool's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRoute {
+    /// Exact path (query ignored), e.g. `/varnish-fe`.
+    pub path: String,
+    /// The Host must start with this (e.g. `healthcheck.`); empty = any host.
+    pub host_prefix: String,
+    /// Connections of the reserved pool per shard. Default 2.
+    pub connections_per_shard: usize,
+}
+
+impl HealthRoute {
+    /// The request is a health check.
+    pub fn matches(&self, host: Option<&str>, target: &str) -> bool {
+        let path = target.split('?').next().unwrap_or(target);
+        path == self.path
+            && (self.host_prefix.is_empty()
+                || host.is_some_and(|h| {
+                    h.get(..self.host_prefix.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(&self.host_prefix))
+                }))
+    }
 }
 
 /// Timeouts. Defaults: client 120 s, keepalive 120 s, header 10 s, handshake 10 s,
@@ -161,6 +249,8 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Shutdown grace period for in-flight requests.
     pub grace: Duration,
+    /// Waiting for room in a capped upstream pool (→ 503 `sQ`).
+    pub queue: Duration,
 }
 
 impl Default for Timeouts {
@@ -173,6 +263,7 @@ impl Default for Timeouts {
             server: Duration::from_secs(180),
             connect: Duration::from_secs(3),
             grace: Duration::from_secs(30),
+            queue: Duration::from_secs(3),
         }
     }
 }

@@ -118,6 +118,8 @@ address = "127.0.0.1:9422"
         UpstreamConfig {
             address: UpstreamAddr::Unix(etc.join("run/varnish-frontend-0.socket")),
             max_idle_per_shard: 64,
+            max_connections_per_shard: 0,
+            health: None,
         }
     );
     assert_eq!(
@@ -130,6 +132,7 @@ address = "127.0.0.1:9422"
             server: Duration::from_secs(3600),
             connect: Duration::from_millis(500),
             grace: Duration::ZERO,
+            queue: Duration::from_secs(3),
         }
     );
     assert_eq!(

@@ -24,7 +24,7 @@ use glommio::net::TcpStream;
 use super::body::{self, Limits};
 use super::io::{Inbound, IoFail};
 use super::outcome::Failure;
-use super::{ClientInfo, ShardCtx};
+use super::{ClientInfo, PoolKind, ShardCtx};
 use crate::clock;
 use crate::http::framing::ChunkedScanner;
 use crate::http::local::write_local_response;
@@ -42,6 +42,9 @@ use crate::upstream;
 
 type Client = Inbound<TlsStream<TcpStream>>;
 type Upstream = Inbound<upstream::Stream>;
+
+/// How long to drain a closing client connection (see `serve`).
+const LINGER: Duration = Duration::from_millis(500);
 
 /// How long to wait for the cache's `100 Continue` before sending the body anyway.
 const CONTINUE_WAIT: Duration = Duration::from_secs(1);
@@ -93,6 +96,10 @@ pub async fn serve(ctx: &Rc<ShardCtx>, stream: TlsStream<TcpStream>, info: Clien
         first = false;
     }
     conn.close(Duration::from_secs(1)).await;
+    // Lingering close: a client may still be sending (a refused or timed-out request). Closing
+    // with unread bytes would send a RST that can destroy the answer in flight, so read and
+    // discard briefly until the client's FIN.
+    conn.linger(LINGER).await;
 }
 
 enum HeadRead {
@@ -185,9 +192,10 @@ async fn exchange(
             let keepable = matches!(
                 failure,
                 Failure::Connect(_)
+                    | Failure::QueueTimeout
                     | Failure::UpstreamClosed(Phase::Headers)
                     | Failure::UpstreamTimeout(Phase::Headers)
-            ) && state.request_body_done;
+            ) && (state.request_body_done || head.framing == RequestFraming::None);
             if !keepable {
                 state.close = true;
             }
@@ -228,6 +236,9 @@ async fn answer_failure(
 struct Leg {
     io: Upstream,
     uses: u32,
+    /// The pool capacity the connection holds (freed when the connection closes).
+    slot: upstream::Slot,
+    kind: PoolKind,
 }
 
 async fn forward(
@@ -270,9 +281,10 @@ async fn forward(
         // Test-only (TLSTERM_TEST_DELAY_MS): the proxy itself holds the request.
         glommio::timer::sleep(delay).await;
     }
+    let kind = ctx.pool_kind(head.host.as_deref(), &head.target);
     let mut retried = false;
     let (mut leg, response) = loop {
-        let mut leg = acquire(ctx, times).await?;
+        let mut leg = acquire(ctx, kind, times).await?;
         let reused = leg.uses > 0;
         let sent = leg.io.write_all(&out, t.server).await;
         if times.head_sent.is_none() {
@@ -357,19 +369,27 @@ async fn forward(
     respond(ctx, conn, leg, head, resp, times, state).await
 }
 
-/// Takes a pooled connection or opens one; marks the timestamps.
-async fn acquire(ctx: &ShardCtx, times: &mut RequestTimes) -> Result<Leg, Failure> {
+/// Takes a pooled connection or opens one (queueing at the pool's cap); marks the timestamps.
+async fn acquire(ctx: &ShardCtx, kind: PoolKind, times: &mut RequestTimes) -> Result<Leg, Failure> {
+    let pool = ctx.pool(kind);
     let now = clock::now();
-    if let Some(c) = ctx.pool.take_idle(now) {
+    if let Some(c) = pool.take_idle(now) {
         ctx.metrics.upstream_idle.set(ctx.pool.idle_len() as u64);
         times.upstream_ready = Some(clock::now());
         return Ok(Leg {
             io: Inbound::new(c.stream),
             uses: c.uses,
+            slot: c.slot,
+            kind,
         });
     }
+    let slot = pool
+        .reserve(ctx.cfg.timeouts.queue)
+        .await
+        .ok_or(Failure::QueueTimeout)?;
+    let now = clock::now();
     times.connect_start.get_or_insert(now);
-    let (result, failed_attempts) = ctx.pool.connect(now).await;
+    let (result, failed_attempts) = pool.connect(slot, now).await;
     ctx.metrics.upstream_connect_failures.add(failed_attempts);
     let c = result.map_err(Failure::Connect)?;
     ctx.metrics.upstream_opened.add(1);
@@ -377,6 +397,8 @@ async fn acquire(ctx: &ShardCtx, times: &mut RequestTimes) -> Result<Leg, Failur
     Ok(Leg {
         io: Inbound::new(c.stream),
         uses: c.uses,
+        slot: c.slot,
+        kind,
     })
 }
 
@@ -445,7 +467,8 @@ async fn respond(
         && leg.io.buffered().is_empty()
         && !ctx.stopping.is_set()
     {
-        ctx.pool.put_back(leg.io.stream, leg.uses, clock::now());
+        ctx.pool(leg.kind)
+            .put_back(leg.io.stream, leg.uses, leg.slot, clock::now());
         ctx.metrics.upstream_idle.set(ctx.pool.idle_len() as u64);
     }
     Ok(())

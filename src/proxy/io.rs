@@ -102,4 +102,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
     pub async fn close(&mut self, limit: Duration) {
         let _ = within(limit, self.stream.close()).await;
     }
+
+    /// After [`Inbound::close`]: reads and discards what the peer still sends, until its EOF
+    /// or `limit` (at most 256 KiB), so the final close is a FIN rather than a RST.
+    pub async fn linger(&mut self, limit: Duration) {
+        let deadline = crate::clock::now() + limit;
+        let mut drained = 0usize;
+        while drained < 256 * 1024 {
+            self.consume(self.buffered().len());
+            let left = deadline.saturating_duration_since(crate::clock::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.fill(left).await {
+                Ok(n) => drained += n,
+                Err(_) => return,
+            }
+        }
+    }
 }

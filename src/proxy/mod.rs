@@ -41,7 +41,10 @@ pub struct ShardCtx {
     pub cfg: Arc<Config>,
     /// This shard's TLS configuration, replaced when a new state is published.
     pub tls: RefCell<ShardTls>,
+    /// Keep-alive connections to the cache.
     pub pool: Pool,
+    /// The small pool reserved for load-balancer health checks, when configured.
+    pub health_pool: Option<Pool>,
     pub log: AccessLog,
     /// Keep-alive ends: idle connections close, busy ones after their current response.
     pub draining: Latch,
@@ -55,6 +58,30 @@ pub struct ShardCtx {
     pub metrics: Arc<ShardMetrics>,
     /// Process-wide switches (access log on/off is read per request: a plain load).
     pub control: Arc<crate::shard::Control>,
+}
+
+/// Which of a shard's upstream pools an exchange uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    Main,
+    Health,
+}
+
+impl ShardCtx {
+    /// The pool for a request: health checks go to the reserved pool when there is one.
+    pub fn pool_kind(&self, host: Option<&str>, target: &str) -> PoolKind {
+        match (&self.health_pool, &self.cfg.upstream.health) {
+            (Some(_), Some(route)) if route.matches(host, target) => PoolKind::Health,
+            _ => PoolKind::Main,
+        }
+    }
+
+    pub fn pool(&self, kind: PoolKind) -> &Pool {
+        match (kind, &self.health_pool) {
+            (PoolKind::Health, Some(p)) => p,
+            _ => &self.pool,
+        }
+    }
 }
 
 /// A shard-local one-way latch: once set, it stays set and wakes every waiter. Used twice per

@@ -25,6 +25,8 @@ pub enum Failure {
     BadBody(ChunkError),
     /// Cache layer: no connection could be opened.
     Connect(ConnectError),
+    /// Proxy: the upstream pool stayed at its cap for the whole queue timeout.
+    QueueTimeout,
     /// Cache layer: closed the connection during `Phase`.
     UpstreamClosed(Phase),
     /// Cache layer: silent past the server timeout during `Phase`.
@@ -87,6 +89,7 @@ impl Failure {
             Failure::Connect(ConnectError::Refused { .. }) => {
                 (Some(503), t(ServerAbort, Phase::Connect))
             }
+            Failure::QueueTimeout => (Some(503), t(ServerTimeout, Phase::Queue)),
             Failure::UpstreamClosed(p) => (Some(502), t(ServerAbort, *p)),
             Failure::UpstreamTimeout(p) => (Some(504), t(ServerTimeout, *p)),
             Failure::BadResponse => (Some(502), t(ProxyRefused, Phase::Headers)),
@@ -146,5 +149,6 @@ mod tests {
             (None, "CD".into())
         );
         assert_eq!(code(Failure::Killed(Phase::Data)), (Some(503), "KD".into()));
+        assert_eq!(code(Failure::QueueTimeout), (Some(503), "sQ".into()));
     }
 }

@@ -15,6 +15,7 @@
 pub mod certs;
 pub mod env;
 pub mod proc;
+pub mod tlsclient;
 pub mod wire;
 
 pub use certs::Certs;
