@@ -14,6 +14,7 @@
 //! - [`metrics`]: shard-local counters and histograms, Prometheus text on scrape.
 //! - [`admin`]: the admin HTTP listener (`/metrics`, `/healthz`, drain).
 //! - [`reload`]: live TLS state (certificates, staples, ticket keys) and the reloader thread.
+//! - [`sdnotify`]: systemd readiness and the per-shard-heartbeat watchdog.
 //! - [`clock`]: the one place that reads the clock.
 //! - [`rt`]: runtime glue (socket creation, the single `unsafe` fd hand-over to glommio).
 //! - [`demo`] and [`origin`]: the embedded quick-start and a tiny HTTP origin.
@@ -31,6 +32,7 @@ pub mod origin;
 pub mod proxy;
 pub mod reload;
 pub mod rt;
+pub mod sdnotify;
 pub mod shard;
 pub mod sli;
 pub mod tls;

@@ -16,6 +16,7 @@ use signal_hook::iterator::Signals;
 use tlsterm::config::{AccessLog, Config, QuickStart};
 use tlsterm::metrics::ReloadCounters;
 use tlsterm::reload::{self, Publisher, ReloadTrigger};
+use tlsterm::sdnotify::{self, Heartbeats, Notifier};
 use tlsterm::shard::{self, Control, Shared};
 
 #[derive(Parser, Debug)]
@@ -132,7 +133,14 @@ fn serve(mut cfg: Config) -> Result<()> {
             .parse()
             .context("TLSTERM_TEST_DELAY_MS must be milliseconds")?;
         eprintln!("tlsterm: TEST MODE: every request is delayed {ms} ms inside the proxy");
-        cfg.test_delay = Some(std::time::Duration::from_millis(ms));
+        cfg.test.delay = Some(std::time::Duration::from_millis(ms));
+    }
+    if let Ok(k) = std::env::var("TLSTERM_TEST_STALL_SHARD") {
+        let k: usize = k
+            .parse()
+            .context("TLSTERM_TEST_STALL_SHARD must be a shard index")?;
+        eprintln!("tlsterm: TEST MODE: shard {k} will stall for 10 s");
+        cfg.test.stall_shard = Some(k);
     }
     // Signals are routed to the signal thread before any shard starts.
     let mut signals =
@@ -176,7 +184,9 @@ fn serve(mut cfg: Config) -> Result<()> {
     .context("starting the reloader")?;
     let ocsp_fetch =
         reload::spawn_fetcher(&cfg, Arc::clone(&control)).context("starting the OCSP fetcher")?;
+    let heartbeats = Heartbeats::new(cpus.len());
     let shared = Shared {
+        heartbeats: Arc::clone(&heartbeats),
         cfg,
         ocsp_fetch,
         publisher,
@@ -198,8 +208,39 @@ fn serve(mut cfg: Config) -> Result<()> {
         cpus
     );
     eprintln!("tlsterm: ready");
+    let notifier = Notifier::from_env().context("NOTIFY_SOCKET")?.map(Arc::new);
+    if let Some(n) = &notifier {
+        let status = format!(
+            "READY=1\nSTATUS=serving on {} with {} shard(s)",
+            running
+                .addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            cpus.len()
+        );
+        if let Err(e) = n.notify(&status) {
+            eprintln!("tlsterm: sd_notify failed: {e}");
+        }
+        let interval = sdnotify::watchdog_interval(
+            std::env::var("WATCHDOG_USEC").ok().as_deref(),
+            std::env::var("WATCHDOG_PID").ok().as_deref(),
+            std::process::id(),
+        );
+        if let Some(interval) = interval {
+            sdnotify::spawn_watchdog(
+                Arc::clone(n),
+                Arc::clone(&heartbeats),
+                interval,
+                Arc::clone(&control),
+            )
+            .context("starting the watchdog")?;
+        }
+    }
 
     let signal_control = Arc::clone(&control);
+    let signal_notifier = notifier.clone();
     std::thread::Builder::new()
         .name("tlsterm-signals".into())
         .spawn(move || {
@@ -210,6 +251,9 @@ fn serve(mut cfg: Config) -> Result<()> {
                     }
                     _ => {
                         eprintln!("tlsterm: stopping: draining connections");
+                        if let Some(n) = &signal_notifier {
+                            let _ = n.notify("STOPPING=1\nSTATUS=draining");
+                        }
                         signal_control.request_stop();
                         let _ = reloader.send(ReloadTrigger::Stop);
                         return;

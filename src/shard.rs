@@ -93,6 +93,8 @@ pub struct Shared {
     /// Where reload requests go (the admin listener's `POST /reload`).
     pub reload: Sender<ReloadTrigger>,
     pub reload_counters: Arc<ReloadCounters>,
+    /// Per-shard heartbeats read by the systemd watchdog thread.
+    pub heartbeats: Arc<crate::sdnotify::Heartbeats>,
     /// OCSP fetch outcomes, when `ocsp.fetch` is on.
     pub ocsp_fetch: Option<Arc<crate::reload::FetchStatus>>,
     pub control: Arc<Control>,
@@ -248,6 +250,7 @@ async fn shard_main(
         Rc::clone(&ctx),
         Arc::clone(&shared.control),
         Arc::clone(&shared.publisher),
+        Arc::clone(&shared.heartbeats),
     );
     if let Ok(t) = glommio::spawn_local_into(watcher, background) {
         t.detach();
@@ -355,7 +358,11 @@ fn shard_tls(state: &TlsState, cfg: &Config) -> Result<ShardTls, rustls::Error> 
     let config = server_config_with(
         Arc::clone(&state.store),
         &ServerOptions {
-            alpn: &[b"http/1.1"],
+            alpn: if cfg.h2.enabled {
+                &[b"h2", b"http/1.1"]
+            } else {
+                &[b"http/1.1"]
+            },
             ticketer: Some(Arc::clone(&state.ticketer)),
             session_cache_size: cfg.tls.session_cache_size,
         },
@@ -369,11 +376,21 @@ fn shard_tls(state: &TlsState, cfg: &Config) -> Result<ShardTls, rustls::Error> 
 
 /// Polls the process-wide control flags and the published TLS state, and flushes the access
 /// log, at low priority.
-async fn control_watcher(ctx: Rc<ShardCtx>, control: Arc<Control>, publisher: Arc<Publisher>) {
+async fn control_watcher(
+    ctx: Rc<ShardCtx>,
+    control: Arc<Control>,
+    publisher: Arc<Publisher>,
+    heartbeats: Arc<crate::sdnotify::Heartbeats>,
+) {
     let mut ticks = 0u32;
     loop {
         glommio::timer::sleep(Duration::from_millis(100)).await;
         ticks = ticks.wrapping_add(1);
+        heartbeats.beat(ctx.id);
+        if ticks == 10 && ctx.cfg.test.stall_shard == Some(ctx.id) {
+            // Test-only (TLSTERM_TEST_STALL_SHARD): block this executor like a stuck shard.
+            std::thread::sleep(Duration::from_secs(10));
+        }
         if ticks % 10 == 0 {
             ctx.log.flush();
         }

@@ -12,7 +12,7 @@ use super::file::{FileConfig, FileH2, FileTimeouts};
 use super::values::{cpus_spec, parse_duration, parse_shard_spec, parse_socket_addr};
 use super::{
     parse_upstream, AccessLog, Config, H2Settings, HealthRoute, ListenerConfig, LogConfig,
-    QuickStart, ShardSpec, SliSettings, Timeouts, TlsSettings, UpstreamConfig,
+    QuickStart, ShardSpec, SliSettings, TestHooks, Timeouts, TlsSettings, UpstreamConfig,
 };
 use crate::http::Limits;
 use crate::limits::{Cidr, PerIpSettings};
@@ -159,7 +159,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         admin,
         sli,
         per_ip,
-        test_delay: None,
+        test: TestHooks::default(),
         h2,
     })
 }
@@ -218,7 +218,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         admin: q.admin,
         sli: SliSettings::default(),
         per_ip: PerIpSettings::default(),
-        test_delay: None,
+        test: TestHooks::default(),
         h2: H2Settings::default(),
     })
 }

@@ -52,10 +52,8 @@ pub struct Config {
     pub sli: SliSettings,
     /// Per-client-IP concurrency cap, penalty and exemptions.
     pub per_ip: crate::limits::PerIpSettings,
-    /// Test-only: a delay added inside the proxy to every request (between the complete head
-    /// and writing it upstream), so tests can make the proxy itself slow. Never set from the
-    /// configuration file; only from the environment variable `TLSTERM_TEST_DELAY_MS`.
-    pub test_delay: Option<Duration>,
+    /// Test-only fault injection, never set from the configuration file (see [`TestHooks`]).
+    pub test: TestHooks,
     /// HTTP/2 towards clients (`[h2]`).
     pub h2: H2Settings,
 }
@@ -114,6 +112,17 @@ impl Default for H2Settings {
             max_local_error_reset_streams: 1024,
         }
     }
+}
+
+/// Test-only fault injection, set only from environment variables by `main`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestHooks {
+    /// `TLSTERM_TEST_DELAY_MS`: a delay added inside the proxy to every request (between the
+    /// complete head and writing it upstream), so tests can make the proxy itself slow.
+    pub delay: Option<Duration>,
+    /// `TLSTERM_TEST_STALL_SHARD=K`: shard K blocks its executor for 10 s, one second after
+    /// start, so the watchdog test can see a stuck shard.
+    pub stall_shard: Option<usize>,
 }
 
 /// SLI settings (see SLO.md).

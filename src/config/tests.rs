@@ -545,3 +545,57 @@ fn quick_start() {
     assert_eq!(k, "--shards");
     assert!(r.contains("backwards"), "{r}");
 }
+
+#[test]
+fn h2_section() {
+    let (_d, path) = setup("h2-defaults", MINIMAL);
+    assert_eq!(Config::from_file(&path).unwrap().h2, H2Settings::default());
+    let d = H2Settings::default();
+    assert_eq!(
+        (
+            d.header_table_size,
+            d.initial_window_size,
+            d.max_concurrent_streams
+        ),
+        (4096, 65_535, 100)
+    );
+    let toml = format!(
+        "{MINIMAL}\n[h2]\nenabled = false\nheader_table_size = 0\ninitial_window_size = 1048576\n\
+         connection_window_size = 2097152\nmax_concurrent_streams = 250\nmax_frame_size = 32768\n\
+         max_header_list_size = 65536\nmax_send_buffer_size = 131072\nmax_resets_per_second = 7\n\
+         max_control_frames_per_second = 70\nmax_pending_accept_reset_streams = 5\n\
+         max_local_error_reset_streams = 50\n"
+    );
+    let (_d, path) = setup("h2-all", &toml);
+    assert_eq!(
+        Config::from_file(&path).unwrap().h2,
+        H2Settings {
+            enabled: false,
+            header_table_size: 0,
+            initial_window_size: 1 << 20,
+            connection_window_size: 2 << 20,
+            max_concurrent_streams: 250,
+            max_frame_size: 32_768,
+            max_header_list_size: 65_536,
+            max_send_buffer_size: 131_072,
+            max_resets_per_second: 7,
+            max_control_frames_per_second: 70,
+            max_pending_accept_reset_streams: 5,
+            max_local_error_reset_streams: 50,
+        }
+    );
+    for (line, key) in [
+        ("max_frame_size = 1000", "h2.max_frame_size"),
+        ("max_frame_size = 16777216", "h2.max_frame_size"),
+        ("initial_window_size = 2147483648", "h2.initial_window_size"),
+        ("connection_window_size = 1000", "h2.connection_window_size"),
+        ("max_concurrent_streams = 0", "h2.max_concurrent_streams"),
+        ("max_resets_per_second = -1", "h2.max_resets_per_second"),
+    ] {
+        let e = err_of("h2-bad", &format!("{MINIMAL}\n[h2]\n{line}\n"));
+        assert_eq!(e.key, key, "{line}");
+        assert!(e.reason.contains("out of range"), "{}", e.reason);
+    }
+    let e = err_of("h2-unknown", &format!("{MINIMAL}\n[h2]\nbogus = 1\n"));
+    assert_eq!(e.key, "h2.bogus");
+}

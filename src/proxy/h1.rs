@@ -22,26 +22,22 @@ use futures_rustls::server::TlsStream;
 use glommio::net::TcpStream;
 
 use super::body::{self, Limits};
-use super::io::{Inbound, IoFail};
+use super::io::Inbound;
+use super::leg::{acquire, read_response_head, ExchangeState, HeadFail, Leg};
 use super::outcome::Failure;
-use super::{ClientInfo, PoolKind, ShardCtx};
+use super::{ClientInfo, ShardCtx};
 use crate::clock;
 use crate::http::framing::ChunkedScanner;
 use crate::http::local::write_local_response;
 use crate::http::request::{parse_request_head, RequestFraming, RequestHead};
-use crate::http::response::{
-    parse_response_head, write_client_response_head, ResponseFraming, ResponseHead,
-};
+use crate::http::response::{write_client_response_head, ResponseFraming, ResponseHead};
 use crate::http::rewrite::{write_upstream_request, ForwardInfo};
 use crate::http::Version;
 use crate::limits::Admission;
-use crate::log::Entry;
-use crate::metrics::{Protocol, RequestRecord};
-use crate::sli::{verdict, Cause, Phase, RequestTimes, Termination};
-use crate::upstream;
+use crate::metrics::Protocol;
+use crate::sli::{Cause, Phase, RequestTimes, Termination};
 
 type Client = Inbound<TlsStream<TcpStream>>;
-type Upstream = Inbound<upstream::Stream>;
 
 /// How long to drain a closing client connection (see `serve`).
 const LINGER: Duration = Duration::from_millis(500);
@@ -159,21 +155,6 @@ async fn read_head(ctx: &ShardCtx, conn: &mut Client, first: bool) -> HeadRead {
     }
 }
 
-/// What the client has been sent so far in this exchange.
-#[derive(Debug, Default)]
-struct ExchangeState {
-    /// Final status sent (or being sent) to the client.
-    status: Option<u16>,
-    /// Response bytes written to the client.
-    bytes: u64,
-    /// The final response head has been written: a failure can no longer be answered.
-    response_started: bool,
-    /// The request body was forwarded completely (or there was none).
-    request_body_done: bool,
-    /// The client connection must close after this exchange.
-    close: bool,
-}
-
 /// Runs one exchange; returns whether the client connection stays open.
 async fn exchange(
     ctx: &Rc<ShardCtx>,
@@ -232,15 +213,6 @@ async fn answer_failure(
     term
 }
 
-/// The upstream side of an exchange in progress.
-struct Leg {
-    io: Upstream,
-    uses: u32,
-    /// The pool capacity the connection holds (freed when the connection closes).
-    slot: upstream::Slot,
-    kind: PoolKind,
-}
-
 async fn forward(
     ctx: &Rc<ShardCtx>,
     conn: &mut Client,
@@ -277,7 +249,7 @@ async fn forward(
         RequestFraming::Length(_) => body_left == 0,
         RequestFraming::Chunked => false,
     };
-    if let Some(delay) = ctx.cfg.test_delay {
+    if let Some(delay) = ctx.cfg.test.delay {
         // Test-only (TLSTERM_TEST_DELAY_MS): the proxy itself holds the request.
         glommio::timer::sleep(delay).await;
     }
@@ -367,39 +339,6 @@ async fn forward(
     };
     times.response_head = Some(clock::now());
     respond(ctx, conn, leg, head, resp, times, state).await
-}
-
-/// Takes a pooled connection or opens one (queueing at the pool's cap); marks the timestamps.
-async fn acquire(ctx: &ShardCtx, kind: PoolKind, times: &mut RequestTimes) -> Result<Leg, Failure> {
-    let pool = ctx.pool(kind);
-    let now = clock::now();
-    if let Some(c) = pool.take_idle(now) {
-        ctx.metrics.upstream_idle.set(ctx.pool.idle_len() as u64);
-        times.upstream_ready = Some(clock::now());
-        return Ok(Leg {
-            io: Inbound::new(c.stream),
-            uses: c.uses,
-            slot: c.slot,
-            kind,
-        });
-    }
-    let slot = pool
-        .reserve(ctx.cfg.timeouts.queue)
-        .await
-        .ok_or(Failure::QueueTimeout)?;
-    let now = clock::now();
-    times.connect_start.get_or_insert(now);
-    let (result, failed_attempts) = pool.connect(slot, now).await;
-    ctx.metrics.upstream_connect_failures.add(failed_attempts);
-    let c = result.map_err(Failure::Connect)?;
-    ctx.metrics.upstream_opened.add(1);
-    times.upstream_ready = Some(clock::now());
-    Ok(Leg {
-        io: Inbound::new(c.stream),
-        uses: c.uses,
-        slot: c.slot,
-        kind,
-    })
 }
 
 /// Writes the final response head and body to the client; pools the upstream connection.
@@ -500,62 +439,7 @@ async fn relay_interim(
     Ok(())
 }
 
-/// Why no response head was read.
-enum HeadFail {
-    /// Closed before any byte of a response arrived (a stale pooled connection, or a refusal).
-    ClosedEarly,
-    /// Closed midway through the head.
-    Closed,
-    TimedOut,
-    Invalid,
-}
-
-impl HeadFail {
-    fn into_failure(self) -> Failure {
-        match self {
-            HeadFail::ClosedEarly | HeadFail::Closed => Failure::UpstreamClosed(Phase::Headers),
-            HeadFail::TimedOut => Failure::UpstreamTimeout(Phase::Headers),
-            HeadFail::Invalid => Failure::BadResponse,
-        }
-    }
-}
-
-/// Reads one response head within `limit` (total, not per read).
-async fn read_response_head(
-    up: &mut Upstream,
-    req: &RequestHead,
-    limit: Duration,
-) -> Result<ResponseHead, HeadFail> {
-    let deadline = clock::now() + limit;
-    let is_head = req.method == crate::http::Method::Head;
-    loop {
-        match parse_response_head(up.buffered(), is_head, MAX_RESPONSE_HEAD) {
-            Ok(Some(resp)) => {
-                up.consume(resp.head_len);
-                return Ok(resp);
-            }
-            Ok(None) => {}
-            Err(_) => return Err(HeadFail::Invalid),
-        }
-        let remaining = deadline.saturating_duration_since(clock::now());
-        if remaining.is_zero() {
-            return Err(HeadFail::TimedOut);
-        }
-        let had_bytes = !up.buffered().is_empty();
-        match up.fill(remaining).await {
-            Ok(_) => {}
-            Err(IoFail::TimedOut) => return Err(HeadFail::TimedOut),
-            Err(IoFail::Closed) if had_bytes => return Err(HeadFail::Closed),
-            Err(IoFail::Closed) => return Err(HeadFail::ClosedEarly),
-        }
-    }
-}
-
-/// Largest response head accepted from the cache layer.
-const MAX_RESPONSE_HEAD: usize = 64 * 1024;
-
-/// The one end-of-request function: judges the request for the SLI, counts it in the shard's
-/// metrics and writes its access-log line.
+/// The end of an HTTP/1.x request: [`super::leg::record`] with the client's protocol.
 fn record(
     ctx: &ShardCtx,
     info: &ClientInfo,
@@ -564,52 +448,9 @@ fn record(
     state: &ExchangeState,
     term: Termination,
 ) {
-    let latency = times.internal_latency();
-    let upstream_response = match (times.body_sent.or(times.head_sent), times.response_head) {
-        (Some(sent), Some(head)) => Some(head.saturating_duration_since(sent)),
-        _ => None,
-    };
     let protocol = match head.map(|h| h.version) {
         Some(Version::Http10) => Protocol::Http10,
         _ => Protocol::Http11,
     };
-    ctx.metrics.record_request(&RequestRecord {
-        protocol,
-        status: state.status,
-        termination: term,
-        verdict: verdict(latency, term, ctx.cfg.sli.latency_threshold),
-        internal_latency: latency,
-        upstream_response,
-    });
-    if ctx.log.is_off() || !ctx.control.access_log_enabled() {
-        return;
-    }
-    let (method, host, target, version) = match head {
-        Some(h) => (
-            h.method.as_str(),
-            h.host.as_deref().unwrap_or(""),
-            h.target.as_str(),
-            match h.version {
-                Version::Http10 => "HTTP/1.0",
-                Version::Http11 => "HTTP/1.1",
-            },
-        ),
-        None => ("-", "", "-", "-"),
-    };
-    ctx.log.record(&Entry {
-        client: info.peer,
-        wall: clock::wall(),
-        shard: ctx.id,
-        timers: times.timers(),
-        status: state.status,
-        bytes: state.bytes,
-        termination: term,
-        tls_version: info.session.version,
-        cipher: info.session.cipher,
-        cert_kind: info.session.cert_kind.as_str(),
-        method,
-        host,
-        target,
-        http_version: version,
-    });
+    super::leg::record(ctx, info, head, protocol, times, state, term);
 }
