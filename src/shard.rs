@@ -365,6 +365,7 @@ fn shard_tls(state: &TlsState, cfg: &Config) -> Result<ShardTls, rustls::Error> 
             },
             ticketer: Some(Arc::clone(&state.ticketer)),
             session_cache_size: cfg.tls.session_cache_size,
+            groups: &cfg.tls.groups,
         },
     )?;
     Ok(ShardTls {

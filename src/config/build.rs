@@ -17,6 +17,7 @@ use super::{
 use crate::http::Limits;
 use crate::limits::{Cidr, PerIpSettings};
 use crate::tls::store::load_cert;
+use crate::tls::Group;
 use crate::tls::LoadedCert;
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -146,6 +147,9 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
             usize::try_from(n).map_err(|_| bad("tls.session_cache_size", "must be 0 or more"))?;
     }
     tls.ocsp_fetch = f.ocsp.and_then(|o| o.fetch).unwrap_or(false);
+    if let Some(names) = file_tls.groups {
+        tls.groups = groups(&names)?;
+    }
     let h2 = h2_settings(f.h2.unwrap_or_default())?;
     Ok(Config {
         listeners,
@@ -321,6 +325,33 @@ fn timeouts(t: FileTimeouts) -> Result<Timeouts, Bad> {
         grace: get("grace", t.grace, d.grace, true)?,
         queue: get("queue", t.queue, d.queue, false)?,
     })
+}
+
+/// `tls.groups`: known names, no repeats, at least one group TLS 1.2 clients can use.
+fn groups(names: &[String]) -> Result<Vec<Group>, Bad> {
+    let mut out = Vec::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        let g = Group::from_name(n).ok_or_else(|| {
+            bad(
+                format!("tls.groups[{i}]"),
+                format!("unknown group \"{n}\" (known: X25519MLKEM768, X25519, P-256)"),
+            )
+        })?;
+        if out.contains(&g) {
+            return Err(bad(
+                format!("tls.groups[{i}]"),
+                format!("\"{n}\" listed twice"),
+            ));
+        }
+        out.push(g);
+    }
+    if !out.iter().any(|g| *g != Group::X25519MLKEM768) {
+        return Err(bad(
+            "tls.groups",
+            "needs X25519 or P-256 too (TLS 1.2 clients and clients without ML-KEM)",
+        ));
+    }
+    Ok(out)
 }
 
 /// Connections per listener when `maxconn` is not given (split evenly over the shards).

@@ -77,6 +77,7 @@ pub(crate) struct FileTls {
     pub ticket_keys: Option<String>,
     pub ticket_lifetime: Option<String>,
     pub session_cache_size: Option<i64>,
+    pub groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -173,6 +173,9 @@ pub struct TlsSettings {
     pub session_cache_size: usize,
     /// Fetch OCSP responses from the responder named in each certificate (`ocsp.fetch`).
     pub ocsp_fetch: bool,
+    /// Key-exchange groups in preference order (`tls.groups`). Default X25519MLKEM768, X25519,
+    /// P-256.
+    pub groups: Vec<crate::tls::Group>,
 }
 
 impl Default for TlsSettings {
@@ -183,6 +186,7 @@ impl Default for TlsSettings {
             ticket_lifetime: Duration::from_secs(2 * 3600),
             session_cache_size: 20_000,
             ocsp_fetch: false,
+            groups: crate::tls::Group::DEFAULT.to_vec(),
         }
     }
 }

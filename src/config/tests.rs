@@ -599,3 +599,34 @@ fn h2_section() {
     let e = err_of("h2-unknown", &format!("{MINIMAL}\n[h2]\nbogus = 1\n"));
     assert_eq!(e.key, "h2.bogus");
 }
+
+#[test]
+fn tls_groups() {
+    use crate::tls::Group;
+    let e = err_of(
+        "g1",
+        &format!("{MINIMAL}\n[tls]\ngroups = [\"X25519MLKEM768\"]\n"),
+    );
+    assert_eq!(e.key, "tls.groups");
+    assert!(e.reason.contains("needs X25519 or P-256"), "{e}");
+    let e = err_of(
+        "g2",
+        &format!("{MINIMAL}\n[tls]\ngroups = [\"X25519\", \"x448\"]\n"),
+    );
+    assert_eq!(e.key, "tls.groups[1]");
+    assert!(e.reason.contains("unknown group \"x448\""), "{e}");
+    let e = err_of(
+        "g3",
+        &format!("{MINIMAL}\n[tls]\ngroups = [\"X25519\", \"X25519\"]\n"),
+    );
+    assert_eq!(e.key, "tls.groups[1]");
+    let (_d, path) = setup(
+        "g4",
+        &format!("{MINIMAL}\n[tls]\ngroups = [\"P-256\", \"X25519\"]\n"),
+    );
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.tls.groups, vec![Group::P256, Group::X25519]);
+    let (_d, path) = setup("g5", MINIMAL);
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.tls.groups, Group::DEFAULT.to_vec());
+}

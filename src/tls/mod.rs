@@ -5,7 +5,7 @@
 //! - [`store::CertStore`] with `new` and `lookup(sni, schemes)`
 //! - [`resolver::Resolver`] implementing rustls `ResolvesServerCert`
 //! - [`server_config_with`] building one shard's rustls `ServerConfig` (ring provider, TLS
-//!   1.2/1.3, X25519 + P-256, AES-128-GCM first, server cipher order, ALPN, the shared
+//!   1.2/1.3, groups X25519MLKEM768 + X25519 + P-256 by default, AES-128-GCM first, server cipher order, ALPN, the shared
 //!   ticketer, the shard's own session-ID cache)
 //! - [`props::SessionInfo`] and [`props::connection_properties`]
 //! - [`ocsp`]: validating, loading and fetching OCSP responses (stapled via
@@ -18,6 +18,7 @@
 
 mod load;
 pub mod ocsp;
+pub mod pq;
 pub mod props;
 pub mod resolver;
 pub mod store;
@@ -31,8 +32,26 @@ use std::sync::Arc;
 
 pub use store::{load_cert, CertError, CertKind, CertStore, LoadedCert};
 
-/// The ring provider restricted to our suites (server preference order) and groups.
+/// The ring provider restricted to our suites (server preference order) and the default
+/// groups, [`Group::DEFAULT`].
 pub fn provider() -> CryptoProvider {
+    provider_with_groups(&Group::DEFAULT)
+}
+
+/// The ring provider restricted to our suites (server preference order) and `groups`, in that
+/// order; a repeated group is kept once, at its first place. X25519MLKEM768 is [`pq`]'s.
+///
+/// rustls 0.23 picks the group in the *client's* `supported_groups` order among those listed
+/// here, so the order matters only to clients built from this provider; the set decides what
+/// a server accepts. An empty list makes `ServerConfig` construction fail.
+pub fn provider_with_groups(groups: &[Group]) -> CryptoProvider {
+    let mut kx_groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
+    for g in groups {
+        let kx = g.kx_group();
+        if !kx_groups.iter().any(|k| k.name() == kx.name()) {
+            kx_groups.push(kx);
+        }
+    }
     CryptoProvider {
         cipher_suites: vec![
             cipher_suite::TLS13_AES_128_GCM_SHA256,
@@ -45,8 +64,50 @@ pub fn provider() -> CryptoProvider {
             cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
             cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
         ],
-        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1],
+        kx_groups,
         ..rustls::crypto::ring::default_provider()
+    }
+}
+
+/// A key-exchange group the server can offer (`tls.groups`), closed so configuration names
+/// map to exactly one implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// Hybrid post-quantum X25519 + ML-KEM-768 (0x11EC), TLS 1.3 only; [`pq::X25519MLKEM768`].
+    X25519MLKEM768,
+    /// X25519 (0x001D), ring.
+    X25519,
+    /// NIST P-256 / secp256r1 (0x0017), ring.
+    P256,
+}
+
+impl Group {
+    /// `["X25519MLKEM768", "X25519", "P-256"]`.
+    pub const DEFAULT: [Group; 3] = [Group::X25519MLKEM768, Group::X25519, Group::P256];
+
+    /// Parses a configuration name: exactly `"X25519MLKEM768"`, `"X25519"` or `"P-256"`.
+    pub fn from_name(name: &str) -> Option<Group> {
+        [Group::X25519MLKEM768, Group::X25519, Group::P256]
+            .into_iter()
+            .find(|g| g.name() == name)
+    }
+
+    /// The configuration name, the inverse of [`Group::from_name`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::X25519MLKEM768 => "X25519MLKEM768",
+            Group::X25519 => "X25519",
+            Group::P256 => "P-256",
+        }
+    }
+
+    /// The rustls implementation.
+    pub fn kx_group(self) -> &'static dyn rustls::crypto::SupportedKxGroup {
+        match self {
+            Group::X25519MLKEM768 => pq::X25519MLKEM768,
+            Group::X25519 => kx_group::X25519,
+            Group::P256 => kx_group::SECP256R1,
+        }
     }
 }
 
@@ -65,6 +126,7 @@ pub fn server_config(
             alpn,
             ticketer: None,
             session_cache_size: 256,
+            groups: &Group::DEFAULT,
         },
     )
 }
@@ -78,6 +140,8 @@ pub struct ServerOptions<'a> {
     pub ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
     /// TLS 1.2 session-ID cache entries (this shard's own cache); 0 = none.
     pub session_cache_size: usize,
+    /// Key-exchange groups in preference order.
+    pub groups: &'a [Group],
 }
 
 /// Builds one shard's server configuration: the shared resolver and ticketer, its own
@@ -87,10 +151,11 @@ pub fn server_config_with(
     opts: &ServerOptions<'_>,
 ) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
     let alpn = opts.alpn;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver::Resolver::new(store)));
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(provider_with_groups(opts.groups)))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver::Resolver::new(store)));
     config.ignore_client_order = true;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     // rustls default (2 tickets per full TLS 1.3 handshake), stated so it is a decision.
@@ -379,7 +444,50 @@ mod tests {
         let groups: Vec<_> = p.kx_groups.iter().map(|g| g.name()).collect();
         assert_eq!(
             groups,
-            [rustls::NamedGroup::X25519, rustls::NamedGroup::secp256r1]
+            [
+                rustls::NamedGroup::X25519MLKEM768,
+                rustls::NamedGroup::X25519,
+                rustls::NamedGroup::secp256r1
+            ]
         );
+    }
+
+    #[test]
+    fn group_names_and_custom_lists() {
+        for (name, g) in [
+            ("X25519MLKEM768", Group::X25519MLKEM768),
+            ("X25519", Group::X25519),
+            ("P-256", Group::P256),
+        ] {
+            assert_eq!(Group::from_name(name), Some(g));
+            assert_eq!(g.name(), name);
+        }
+        for bad in [
+            "x25519",
+            "P256",
+            "prime256v1",
+            "secp256r1",
+            "X25519Kyber768Draft00",
+            "",
+        ] {
+            assert_eq!(Group::from_name(bad), None, "{bad}");
+        }
+        let names =
+            |p: CryptoProvider| -> Vec<_> { p.kx_groups.iter().map(|g| g.name()).collect() };
+        use rustls::NamedGroup as N;
+        assert_eq!(
+            names(provider_with_groups(&[
+                Group::P256,
+                Group::X25519,
+                Group::P256
+            ])),
+            [N::secp256r1, N::X25519]
+        );
+        assert_eq!(names(provider_with_groups(&[Group::X25519])), [N::X25519]);
+        assert!(names(provider_with_groups(&[])).is_empty());
+        let empty =
+            rustls::ServerConfig::builder_with_provider(Arc::new(provider_with_groups(&[])))
+                .with_protocol_versions(&[&rustls::version::TLS13]);
+        assert!(empty.is_err());
     }
 }

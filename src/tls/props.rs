@@ -104,6 +104,7 @@ pub fn group_name(g: NamedGroup) -> &'static str {
         NamedGroup::secp384r1 => "secp384r1",
         NamedGroup::secp521r1 => "secp521r1",
         NamedGroup::X448 => "X448",
+        NamedGroup::X25519MLKEM768 => "X25519MLKEM768",
         _ => UNKNOWN,
     }
 }
@@ -256,6 +257,7 @@ mod tests {
         assert_eq!(group_name(NamedGroup::X25519), "X25519");
         assert_eq!(group_name(NamedGroup::secp256r1), "prime256v1");
         assert_eq!(group_name(NamedGroup::secp384r1), "secp384r1");
+        assert_eq!(group_name(NamedGroup::X25519MLKEM768), "X25519MLKEM768");
         assert_eq!(group_name(NamedGroup::FFDHE2048), "UNKNOWN");
         assert_eq!(version_name(ProtocolVersion::TLSv1_2), "TLSv1.2");
         assert_eq!(version_name(ProtocolVersion::TLSv1_3), "TLSv1.3");
