@@ -13,6 +13,7 @@
 pub mod body;
 pub mod h1;
 pub mod io;
+mod leg;
 pub mod outcome;
 
 use std::cell::{Cell, RefCell};
