@@ -51,7 +51,7 @@ fn sample(scrape: &str, name: &str) -> f64 {
 }
 
 fn get_ok(env: &Env, path: &str) {
-    let (resp, _, _) = env.curl(path, &[]);
+    let (resp, _, _) = env.curl(path, &["--http1.1"]);
     assert_eq!(resp.status, 200, "{path}");
 }
 
@@ -245,7 +245,7 @@ fn healthz_turns_503_on_drain_and_connections_are_still_served() {
     // Draining ends keep-alive but still serves new connections.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let (resp, _, _) = env.curl("/bytes/10", &[]);
+        let (resp, _, _) = env.curl("/bytes/10", &["--http1.1"]);
         assert_eq!(resp.status, 200);
         if resp.header("connection") == Some("close") {
             break;

@@ -43,7 +43,9 @@
 //! - [`rewrite::write_upstream_request`] with [`rewrite::ForwardInfo`]
 //! - [`local::write_local_response`]
 
+pub mod chunked;
 pub mod framing;
+pub mod h2map;
 mod head;
 pub mod local;
 pub mod request;

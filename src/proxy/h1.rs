@@ -113,6 +113,12 @@ async fn read_head(ctx: &ShardCtx, conn: &mut Client, first: bool) -> HeadRead {
     if conn.buffered().is_empty() {
         let idle_limit = if first { t.header } else { t.keepalive };
         let got = futures_lite::future::or(async { Some(conn.fill(idle_limit).await) }, async {
+            // A fresh connection was accepted to be served: its first request is awaited even
+            // while draining (the client may be sending it right now). Only idle keep-alive
+            // connections close at once.
+            if first {
+                std::future::pending::<()>().await;
+            }
             ctx.draining.wait().await;
             None
         })

@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod h1;
+pub mod h2;
 pub mod io;
 mod leg;
 pub mod outcome;
@@ -191,13 +192,19 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
                     Resumption::Full
                 },
             });
-            let properties = connection_properties(&session, false);
+            // ALPN decides the front: `h2` (offered first), else HTTP/1.1.
+            let is_h2 = stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]);
+            let properties = connection_properties(&session, is_h2);
             let client = ClientInfo {
                 peer,
                 session,
                 properties,
             };
-            h1::serve(&ctx, stream, client).await;
+            if is_h2 {
+                h2::serve(&ctx, stream, client).await;
+            } else {
+                h1::serve(&ctx, stream, client).await;
+            }
         }
         Some(None) => ctx.metrics.record_handshake(HandshakeOutcome::Failed),
         None => ctx.metrics.record_handshake(HandshakeOutcome::Timeout),
