@@ -14,8 +14,10 @@
 
 pub mod certs;
 pub mod env;
+pub mod ocsp;
 pub mod proc;
 pub mod tlsclient;
+pub mod tlsops;
 pub mod wire;
 
 pub use certs::Certs;
