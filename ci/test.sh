@@ -75,6 +75,9 @@ banner "cargo test --all-targets"
 # in parallel; two at a time keeps small CI machines from timing out.
 cargo test --all-targets --no-fail-fast -- --test-threads=2
 
+banner "loadtest smoke: every scenario against tlsterm demo"
+ci/loadtest-smoke.sh
+
 banner "cargo test --doc"
 # --all-targets leaves out doctests.
 cargo test --doc
