@@ -205,3 +205,36 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let log = env.log_for("/delay/3000/bytes/10");
     assert_eq!((log.status, log.ts.as_str()), (200, "--"));
 }
+
+#[test]
+fn expect_100_continue_is_passed_through_and_relayed() {
+    let env = start("expect", Upstream::VarnishUnix, &[0], "");
+    let dir = &env.dir;
+    let upload = dir.write("upload.bin", vec![b'x'; 5000]);
+    let upload = format!("@{}", upload.display());
+    let started = std::time::Instant::now();
+    let out = curl(
+        &env.tls,
+        &env.certs,
+        &[
+            "--http1.1",
+            "-v",
+            "-H",
+            "Expect: 100-continue",
+            "--expect100-timeout",
+            "10",
+            "--data-binary",
+            upload.as_str(),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &env.tls.url("/echo"),
+        ],
+    );
+    let verbose = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{verbose}");
+    // The cache's interim answer reached the client, so curl did not wait out its timeout.
+    assert!(verbose.contains("HTTP/1.1 100 Continue"), "{verbose}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
