@@ -75,6 +75,9 @@ banner "cargo test --all-targets"
 # in parallel; two at a time keeps small CI machines from timing out.
 cargo test --all-targets --no-fail-fast -- --test-threads=2
 
+banner "tuning/ scripts (ticket-key rotation, NIC affinity dry runs on fake trees)"
+bash tuning/tests/run.sh
+
 banner "loadtest smoke: every scenario against tlsterm demo"
 ci/loadtest-smoke.sh
 
