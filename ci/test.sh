@@ -16,8 +16,8 @@ banner() {
     printf '\n==================== %s ====================\n' "$*"
 }
 
-required_tools=(varnishd varnishstat varnishadm curl openssl h2load promtool)
-packages=(varnish curl openssl nghttp2-client ca-certificates prometheus)
+required_tools=(varnishd varnishstat varnishadm curl openssl h2load nghttp promtool python3)
+packages=(varnish curl openssl nghttp2-client ca-certificates prometheus python3)
 
 missing_tools() {
     local t missing=()
@@ -74,6 +74,9 @@ banner "cargo test --all-targets"
 # Each end-to-end test starts its own varnishd and tlsterm on ephemeral ports, so tests may run
 # in parallel; two at a time keeps small CI machines from timing out.
 cargo test --all-targets --no-fail-fast -- --test-threads=2
+
+banner "SLO kit: promtool check/test rules, dashboard queries against the metric list"
+slo/check.sh
 
 banner "tuning/ scripts (ticket-key rotation, NIC affinity dry runs on fake trees)"
 bash tuning/tests/run.sh

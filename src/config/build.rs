@@ -94,9 +94,14 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         }
         Some(p) => AccessLog::File(base.join(p)),
     };
-    let admin = match f.admin.and_then(|a| a.address) {
-        None => None,
-        Some(a) => Some(parse_socket_addr(&a).map_err(|r| bad("admin.address", r))?),
+    let admin = match f.admin.and_then(|a| a.address).as_deref() {
+        None => Some(
+            DEFAULT_ADMIN
+                .parse()
+                .map_err(|_| bad("admin.address", "bad default"))?,
+        ),
+        Some("off") => None,
+        Some(a) => Some(parse_socket_addr(a).map_err(|r| bad("admin.address", r))?),
     };
     if f.certificate.is_empty() {
         return Err(bad(
@@ -353,6 +358,9 @@ fn groups(names: &[String]) -> Result<Vec<Group>, Bad> {
     }
     Ok(out)
 }
+
+/// The admin listener of a configuration file without `[admin]`.
+pub(crate) const DEFAULT_ADMIN: &str = "127.0.0.1:9422";
 
 /// Connections per listener when `maxconn` is not given (split evenly over the shards).
 pub(crate) const DEFAULT_MAXCONN: usize = 100_000;

@@ -47,7 +47,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub log: LogConfig,
-    /// Admin listener (metrics, health); `None` = off.
+    /// Admin listener (metrics, health). From a file: default 127.0.0.1:9422, `"off"` = none;
+    /// quick-start flags: only with `--admin`.
     pub admin: Option<SocketAddr>,
     pub sli: SliSettings,
     /// Per-client-IP concurrency cap, penalty and exemptions.

@@ -165,7 +165,12 @@ fn defaults_when_optional_sections_absent() {
     assert_eq!(c.timeouts, Timeouts::default());
     assert_eq!(c.limits, Limits::default());
     assert_eq!(c.log.access, AccessLog::Stdout);
-    assert_eq!(c.admin, None);
+    assert_eq!(c.admin, Some("127.0.0.1:9422".parse().unwrap()));
+    let (_d, path) = setup(
+        "admin-off",
+        &format!("{MINIMAL}\n[admin]\naddress = \"off\"\n"),
+    );
+    assert_eq!(Config::from_file(&path).unwrap().admin, None);
 }
 
 #[test]

@@ -28,6 +28,7 @@
 //! | `tlsterm_upstream_connections_opened_total` | counter | — |
 //! | `tlsterm_upstream_connect_failures_total` | counter | — |
 //! | `tlsterm_upstream_pool_idle` | gauge | `shard` |
+//! | `tlsterm_upstream_pool_open` | gauge | `shard` (idle + busy connections of the main pool) |
 //! | `tlsterm_accept_paused_total` | counter | — (accepting paused at `maxconn`) |
 //! | `tlsterm_limit_rejections_total` | counter | `kind` (per_ip_penalty: connection closed at accept; per_ip_cap: request over the cap) |
 //! | `tlsterm_certificate_expiry_seconds` | gauge | `cert` (file name), `kind` |
@@ -209,6 +210,8 @@ pub struct ShardMetrics {
     pub upstream_opened: Counter,
     pub upstream_connect_failures: Counter,
     pub upstream_idle: Counter,
+    /// Open upstream connections (idle + busy) of the main pool.
+    pub upstream_open: Counter,
     /// Times accepting paused at the connection limit.
     pub accept_paused: Counter,
     /// Connections closed at accept because their IP is penalized.
@@ -249,6 +252,7 @@ impl ShardMetrics {
             upstream_opened: Counter::default(),
             upstream_connect_failures: Counter::default(),
             upstream_idle: Counter::default(),
+            upstream_open: Counter::default(),
             accept_paused: Counter::default(),
             per_ip_refused: Counter::default(),
             per_ip_over_cap: Counter::default(),

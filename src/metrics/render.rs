@@ -243,7 +243,7 @@ pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
         );
     }
 
-    let per_shard: [PerShard; 3] = [
+    let per_shard: [PerShard; 4] = [
         (
             "tlsterm_connections_accepted_total",
             "counter",
@@ -261,6 +261,12 @@ pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
             "gauge",
             "Idle keep-alive connections to the cache, per shard.",
             |s| &s.upstream_idle,
+        ),
+        (
+            "tlsterm_upstream_pool_open",
+            "gauge",
+            "Open connections (idle and busy) of the main upstream pool, per shard.",
+            |s| &s.upstream_open,
         ),
     ];
     for (name, kind, help, f) in per_shard {

@@ -414,7 +414,7 @@ async fn respond(
     {
         ctx.pool(leg.kind)
             .put_back(leg.io.stream, leg.uses, leg.slot, clock::now());
-        ctx.metrics.upstream_idle.set(ctx.pool.idle_len() as u64);
+        ctx.note_pool();
     }
     Ok(())
 }

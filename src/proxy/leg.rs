@@ -54,7 +54,7 @@ pub(super) async fn acquire(
     let pool = ctx.pool(kind);
     let now = clock::now();
     if let Some(c) = pool.take_idle(now) {
-        ctx.metrics.upstream_idle.set(ctx.pool.idle_len() as u64);
+        ctx.note_pool();
         times.upstream_ready = Some(clock::now());
         return Ok(Leg {
             io: Inbound::new(c.stream),
@@ -73,6 +73,7 @@ pub(super) async fn acquire(
     ctx.metrics.upstream_connect_failures.add(failed_attempts);
     let c = result.map_err(Failure::Connect)?;
     ctx.metrics.upstream_opened.add(1);
+    ctx.note_pool();
     times.upstream_ready = Some(clock::now());
     Ok(Leg {
         io: Inbound::new(c.stream),

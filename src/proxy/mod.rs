@@ -78,6 +78,12 @@ impl ShardCtx {
         }
     }
 
+    /// Refreshes the main pool's gauges (idle and open connections).
+    pub fn note_pool(&self) {
+        self.metrics.upstream_idle.set(self.pool.idle_len() as u64);
+        self.metrics.upstream_open.set(self.pool.open_len() as u64);
+    }
+
     pub fn pool(&self, kind: PoolKind) -> &Pool {
         match (kind, &self.health_pool) {
             (PoolKind::Health, Some(p)) => p,

@@ -326,11 +326,17 @@ pub fn config_toml(upstream: &str, certs: &Certs, cpus: &[usize], extra: &str) -
          [[certificate]]\npem = {}\n\n\
          [[certificate]]\npem = {}\n\n\
          [upstream]\naddress = {}\n\n\
-         [log]\naccess = \"stdout\"\n\n{extra}",
+         [log]\naccess = \"stdout\"\n\n{admin}{extra}",
         cpus.join(", "),
         toml_path(&certs.ecdsa),
         toml_path(&certs.rsa),
         toml_str(upstream),
+        // Tests use ephemeral ports only: no admin listener on the default 127.0.0.1:9422.
+        admin = if extra.contains("[admin]") {
+            ""
+        } else {
+            "[admin]\naddress = \"off\"\n\n"
+        },
     )
 }
 
