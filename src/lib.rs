@@ -8,6 +8,7 @@
 //! - [`http`]: sans-IO HTTP/1.1 request/response heads, body framing, header rewriting.
 //! - [`limits`]: connection slots per listener and the per-client-IP cap.
 //! - [`proxy`]: the connection driver (the only code that reads and writes client sockets).
+//! - [`redirect`]: the plain-HTTP listener's redirect/403/exempt decisions.
 //! - [`upstream`]: per-shard keep-alive pool towards the cache layer.
 //! - [`sli`]: per-request timers, termination state, SLI verdict.
 //! - [`log`]: access-log lines, buffered per shard.
@@ -30,6 +31,7 @@ pub mod log;
 pub mod metrics;
 pub mod origin;
 pub mod proxy;
+pub mod redirect;
 pub mod reload;
 pub mod rt;
 pub mod sdnotify;

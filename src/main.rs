@@ -199,6 +199,9 @@ fn serve(mut cfg: Config) -> Result<()> {
     for addr in &running.addresses {
         eprintln!("tlsterm: listening on {addr}");
     }
+    for addr in &running.redirects {
+        eprintln!("tlsterm: redirecting http on {addr}");
+    }
     if let Some(addr) = running.admin {
         eprintln!("tlsterm: admin on http://{addr}/ (metrics, healthz)");
     }

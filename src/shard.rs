@@ -28,11 +28,14 @@ use crate::config::Config;
 use crate::limits::{PerIp, Slots};
 use crate::log::{AccessLog, Sink};
 use crate::metrics::{ReloadCounters, ShardMetrics};
-use crate::proxy::{serve_connection, Latch, ShardCtx, ShardTls};
+use crate::proxy::{serve_connection, serve_plain, Front, Latch, ShardCtx, ShardTls};
 use crate::reload::{Publisher, ReloadTrigger, TlsState};
 use crate::rt;
 use crate::tls::{server_config_with, ServerOptions};
 use crate::upstream::Pool;
+
+/// Connection slots per shard on a plain-HTTP (redirect) listener.
+const DEFAULT_PLAIN_SHARE: usize = 10_000;
 
 /// Process-wide control flags, written by the signal thread or the admin listener and polled
 /// by every shard's low-priority watcher (never read on the request path, except
@@ -107,6 +110,8 @@ pub struct Shared {
 pub struct Running {
     /// The address each configured listener is bound to (port 0 resolved).
     pub addresses: Vec<SocketAddr>,
+    /// The plain-HTTP (redirect) listeners' addresses.
+    pub redirects: Vec<SocketAddr>,
     /// The admin listener's address, when configured.
     pub admin: Option<SocketAddr>,
     pub handles: Vec<ExecutorJoinHandle<()>>,
@@ -116,7 +121,7 @@ pub struct Running {
 /// all shards accept connections.
 pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
     let n = cpus.len();
-    let mut per_shard: Vec<Vec<(StdListener, usize)>> = (0..n).map(|_| Vec::new()).collect();
+    let mut per_shard: Vec<Vec<(StdListener, usize, Front)>> = (0..n).map(|_| Vec::new()).collect();
     let mut addresses = Vec::new();
     for l in &shared.cfg.listeners {
         let group = rt::bind_group(l.address, l.backlog.get(), n)
@@ -125,7 +130,22 @@ pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
         // Each shard's fair share of the listener's connection limit.
         let share = l.maxconn.div_ceil(n).max(1);
         for (k, sock) in group.into_iter().enumerate() {
-            per_shard[k].push((sock, share));
+            per_shard[k].push((sock, share, Front::Tls));
+        }
+    }
+    let mut redirect_addresses = Vec::new();
+    for r in &shared.cfg.redirects {
+        let group = rt::bind_group(r.address, r.backlog.get(), n).map_err(|e| {
+            io::Error::new(e.kind(), format!("listen on {} (redirect): {e}", r.address))
+        })?;
+        redirect_addresses.push(group[0].local_addr()?);
+        let exempt = Arc::new(r.exempt_paths.clone());
+        for (k, sock) in group.into_iter().enumerate() {
+            per_shard[k].push((
+                sock,
+                DEFAULT_PLAIN_SHARE,
+                Front::PlainRedirect(Arc::clone(&exempt)),
+            ));
         }
     }
     let metrics: Vec<Arc<ShardMetrics>> = (0..n).map(|k| Arc::new(ShardMetrics::new(k))).collect();
@@ -162,6 +182,7 @@ pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
     }
     Ok(Running {
         addresses,
+        redirects: redirect_addresses,
         admin,
         handles,
     })
@@ -176,7 +197,7 @@ struct AdminSetup {
 async fn shard_main(
     id: usize,
     shared: Shared,
-    listeners: Vec<(StdListener, usize)>,
+    listeners: Vec<(StdListener, usize, Front)>,
     metrics: Arc<ShardMetrics>,
     admin: Option<AdminSetup>,
     ready: mpsc::Sender<()>,
@@ -235,10 +256,17 @@ async fn shard_main(
         control: Arc::clone(&shared.control),
     });
     let gate = Rc::new(Gate::new());
-    for (l, share) in listeners {
+    for (l, share, front) in listeners {
         let listener = rt::into_glommio(l);
         let slots = Slots::new(share);
-        let task = accept_loop(Rc::clone(&ctx), listener, slots, Rc::clone(&gate), requests);
+        let task = accept_loop(
+            Rc::clone(&ctx),
+            listener,
+            front,
+            slots,
+            Rc::clone(&gate),
+            requests,
+        );
         match glommio::spawn_local_into(task, requests) {
             Ok(t) => {
                 t.detach();
@@ -297,6 +325,7 @@ async fn shard_main(
 async fn accept_loop(
     ctx: Rc<ShardCtx>,
     listener: glommio::net::TcpListener,
+    front: Front,
     slots: Rc<Slots>,
     gate: Rc<Gate>,
     queue: TaskQueueHandle,
@@ -331,10 +360,14 @@ async fn accept_loop(
                     continue;
                 }
                 let slot = slots.take();
-                let conn = serve_connection(Rc::clone(&ctx), stream);
+                let ctx = Rc::clone(&ctx);
+                let front = front.clone();
                 let task = gate.spawn_into(
                     async move {
-                        conn.await;
+                        match front {
+                            Front::Tls => serve_connection(ctx, stream).await,
+                            Front::PlainRedirect(exempt) => serve_plain(ctx, stream, exempt).await,
+                        }
                         drop(slot);
                     },
                     queue,

@@ -186,3 +186,56 @@ fn upgrade_three_times_under_load_loses_nothing() {
     assert!(ok > 20, "too few requests to mean anything: {ok}");
     assert_eq!(failed, 0, "{failed} of {} requests failed", ok + failed);
 }
+
+#[test]
+fn plain_http_listener_redirects_forbids_and_proxies_exempt_paths() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("redirect");
+    let certs = common::certs::make(dir.path());
+    let varnish = Varnish::start();
+    let cfg = dir.write(
+        "tlsterm.toml",
+        config_toml(
+            &varnish.unix_upstream(),
+            &certs,
+            &[0],
+            "[[redirect]]\naddress = \"127.0.0.1:0\"\nexempt_paths = [\"/headers\"]\n",
+        ),
+    );
+    let t = Tlsterm::start(&cfg);
+    let addr: std::net::SocketAddr = t
+        .stderr_lines()
+        .iter()
+        .find_map(|l| l.strip_prefix("tlsterm: redirecting http on "))
+        .expect("redirect listener address")
+        .parse()
+        .expect("address");
+    let ask = |request: &str| -> String {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(request.as_bytes()).expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let r = ask("GET /a/b?c=d HTTP/1.1\r\nHost: example.org:80\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 301 Moved Permanently\r\n"), "{r}");
+    assert!(
+        r.contains("\r\nLocation: https://example.org/a/b?c=d\r\n"),
+        "{r}"
+    );
+    let r = ask("POST /form HTTP/1.1\r\nHost: example.org\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
+    // Exempt paths reach the cache as plain HTTP, with no TLS properties.
+    let r = ask(
+        "GET /headers HTTP/1.1\r\nHost: example.org\r\nX-Connection-Properties: evil\r\nConnection: close\r\n\r\n",
+    );
+    assert!(r.starts_with("HTTP/1.1 200 "), "{r}");
+    assert!(r.contains("X-Forwarded-Proto: http\n"), "{r}");
+    assert!(!r.contains("X-Connection-Properties"), "{r}");
+    let line = t.wait_log("redirect log line", |l| {
+        l.contains(" 301 ") && l.contains(" LR ")
+    });
+    assert!(line.contains("-/-/-"), "{line}");
+}

@@ -12,7 +12,8 @@ use super::file::{FileConfig, FileH2, FileTimeouts};
 use super::values::{cpus_spec, parse_duration, parse_shard_spec, parse_socket_addr};
 use super::{
     parse_upstream, AccessLog, Config, H2Settings, HealthRoute, ListenerConfig, LogConfig,
-    QuickStart, ShardSpec, SliSettings, TestHooks, Timeouts, TlsSettings, UpstreamConfig,
+    QuickStart, RedirectListener, ShardSpec, SliSettings, TestHooks, Timeouts, TlsSettings,
+    UpstreamConfig,
 };
 use crate::http::Limits;
 use crate::limits::{Cidr, PerIpSettings};
@@ -80,6 +81,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         },
     };
     let timeouts = timeouts(f.timeouts.unwrap_or_default())?;
+    let redirects = redirects(&f.redirect, &listeners)?;
     let file_limits = f.limits.unwrap_or_default();
     let per_ip = per_ip(&file_limits)?;
     let limits = limits(file_limits)?;
@@ -168,6 +170,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         admin,
         sli,
         per_ip,
+        redirects,
         test: TestHooks::default(),
         h2,
     })
@@ -227,6 +230,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         admin: q.admin,
         sli: SliSettings::default(),
         per_ip: PerIpSettings::default(),
+        redirects: Vec::new(),
         test: TestHooks::default(),
         h2: H2Settings::default(),
     })
@@ -355,6 +359,53 @@ fn groups(names: &[String]) -> Result<Vec<Group>, Bad> {
             "tls.groups",
             "needs X25519 or P-256 too (TLS 1.2 clients and clients without ML-KEM)",
         ));
+    }
+    Ok(out)
+}
+
+fn redirects(
+    f: &[super::file::FileRedirect],
+    tls: &[ListenerConfig],
+) -> Result<Vec<RedirectListener>, Bad> {
+    let mut out: Vec<RedirectListener> = Vec::with_capacity(f.len());
+    for (i, r) in f.iter().enumerate() {
+        let key = format!("redirect[{i}].address");
+        let a = r.address.as_deref().ok_or_else(|| bad(&key, "missing"))?;
+        let address = parse_socket_addr(a).map_err(|e| bad(&key, e))?;
+        // Port 0 (ephemeral, tests) never collides.
+        let taken =
+            tls.iter().any(|l| l.address == address) || out.iter().any(|o| o.address == address);
+        if address.port() != 0 && taken {
+            return Err(bad(
+                &key,
+                format!("{address} is already used by another listener"),
+            ));
+        }
+        let backlog = match r.backlog {
+            None => DEFAULT_BACKLOG,
+            Some(b) => u32::try_from(b)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .ok_or_else(|| {
+                    bad(
+                        format!("redirect[{i}].backlog"),
+                        "must be a positive number",
+                    )
+                })?,
+        };
+        for (j, p) in r.exempt_paths.iter().enumerate() {
+            if !p.starts_with('/') {
+                return Err(bad(
+                    format!("redirect[{i}].exempt_paths[{j}]"),
+                    "must start with /",
+                ));
+            }
+        }
+        out.push(RedirectListener {
+            address,
+            backlog,
+            exempt_paths: r.exempt_paths.clone(),
+        });
     }
     Ok(out)
 }

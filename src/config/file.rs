@@ -28,6 +28,17 @@ pub(crate) struct FileConfig {
     pub sli: Option<FileSli>,
     pub ocsp: Option<FileOcsp>,
     pub h2: Option<FileH2>,
+    #[serde(default)]
+    pub redirect: Vec<FileRedirect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileRedirect {
+    pub address: Option<String>,
+    pub backlog: Option<i64>,
+    #[serde(default)]
+    pub exempt_paths: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -53,6 +53,8 @@ pub struct Config {
     pub sli: SliSettings,
     /// Per-client-IP concurrency cap, penalty and exemptions.
     pub per_ip: crate::limits::PerIpSettings,
+    /// Plain-HTTP listeners (:80): redirect to https, exempt paths proxied (`[[redirect]]`).
+    pub redirects: Vec<RedirectListener>,
     /// Test-only fault injection, never set from the configuration file (see [`TestHooks`]).
     pub test: TestHooks,
     /// HTTP/2 towards clients (`[h2]`).
@@ -150,6 +152,15 @@ pub struct ListenerConfig {
     /// a shard stops accepting (the kernel backlog holds new connections) and resumes below
     /// 90 % of its share. Default 100000.
     pub maxconn: usize,
+}
+
+/// A plain-HTTP listener: GET/HEAD → 301 to https, other methods → 403, paths starting with
+/// one of `exempt_paths` proxied to the cache as plain HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectListener {
+    pub address: SocketAddr,
+    pub backlog: NonZeroU32,
+    pub exempt_paths: Vec<String>,
 }
 
 /// Which CPUs run shards.

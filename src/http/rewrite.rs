@@ -31,12 +31,22 @@ const PROXY_OWNED: [&str; 6] = [
     "x-connection-properties",
 ];
 
+/// How the client reached the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// TLS (the normal case): `X-Forwarded-Proto: https` and X-Connection-Properties.
+    Https,
+    /// The plain-HTTP listener's exempt paths: `X-Forwarded-Proto: http`, no properties.
+    Http,
+}
+
 /// What the proxy knows about the client connection.
 #[derive(Debug, Clone)]
 pub struct ForwardInfo<'a> {
     pub client_ip: IpAddr,
     pub client_port: u16,
-    /// Ready-made X-Connection-Properties value (see `tls::props`).
+    pub proto: Proto,
+    /// Ready-made X-Connection-Properties value (see `tls::props`); unused for plain HTTP.
     pub connection_properties: &'a str,
 }
 
@@ -72,11 +82,16 @@ pub fn write_upstream_request(head: &RequestHead, info: &ForwardInfo<'_>, out: &
     write_ip(out, info.client_ip);
     out.extend_from_slice(b"\r\nX-Client-Port: ");
     push_decimal(out, u64::from(info.client_port));
-    out.extend_from_slice(b"\r\nX-Forwarded-Proto: https\r\n");
-    // The value is built by the proxy; refuse to write one that could break the head.
-    let props = info.connection_properties.as_bytes();
-    if !props.iter().any(|&b| head::is_ctl_in_value(b)) {
-        push_field(out, b"X-Connection-Properties", props);
+    match info.proto {
+        Proto::Https => {
+            out.extend_from_slice(b"\r\nX-Forwarded-Proto: https\r\n");
+            // The value is built by the proxy; refuse to write one that could break the head.
+            let props = info.connection_properties.as_bytes();
+            if !props.iter().any(|&b| head::is_ctl_in_value(b)) {
+                push_field(out, b"X-Connection-Properties", props);
+            }
+        }
+        Proto::Http => out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\n"),
     }
     out.extend_from_slice(b"\r\n");
 }

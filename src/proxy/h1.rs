@@ -18,11 +18,8 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_rustls::server::TlsStream;
-use glommio::net::TcpStream;
-
 use super::body::{self, Limits};
-use super::io::Inbound;
+use super::io::{ByteStream, Inbound};
 use super::leg::{acquire, read_response_head, ExchangeState, HeadFail, Leg};
 use super::outcome::Failure;
 use super::{ClientInfo, ShardCtx};
@@ -37,7 +34,7 @@ use crate::limits::Admission;
 use crate::metrics::Protocol;
 use crate::sli::{Cause, Phase, RequestTimes, Termination};
 
-type Client = Inbound<TlsStream<TcpStream>>;
+type Client<S> = Inbound<S>;
 
 /// How long to drain a closing client connection (see `serve`).
 const LINGER: Duration = Duration::from_millis(500);
@@ -46,7 +43,7 @@ const LINGER: Duration = Duration::from_millis(500);
 const CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 /// Serves HTTP/1.1 exchanges on an established TLS connection until it closes.
-pub async fn serve(ctx: &Rc<ShardCtx>, stream: TlsStream<TcpStream>, info: ClientInfo) {
+pub async fn serve<S: ByteStream>(ctx: &Rc<ShardCtx>, stream: S, info: ClientInfo) {
     let mut conn = Inbound::new(stream);
     let mut first = true;
     loop {
@@ -58,6 +55,37 @@ pub async fn serve(ctx: &Rc<ShardCtx>, stream: TlsStream<TcpStream>, info: Clien
                 times.end = Some(clock::now());
                 record(ctx, &info, None, &times, &state, term);
                 false
+            }
+            HeadRead::Head(head, mut times) if redirects(&info, &head) => {
+                let answer = crate::redirect::decide(
+                    &head.method,
+                    head.host.as_deref(),
+                    &head.target,
+                    info.exempt_paths
+                        .as_deref()
+                        .map_or(&[][..], |v| v.as_slice()),
+                );
+                let mut state = ExchangeState {
+                    close: !head.keep_alive,
+                    ..ExchangeState::default()
+                };
+                let mut out = Vec::with_capacity(256);
+                let status = crate::redirect::write_answer(&answer, state.close, &mut out);
+                let limit = ctx.cfg.timeouts.client;
+                if conn.write_all(&out, limit).await.is_ok() && conn.flush(limit).await.is_ok() {
+                    state.status = Some(status);
+                    state.bytes = out.len() as u64;
+                } else {
+                    state.close = true;
+                }
+                // A request body is not read: close rather than parse it as the next request.
+                if head.framing != RequestFraming::None {
+                    state.close = true;
+                }
+                times.end = Some(clock::now());
+                let term = Termination::new(Cause::Local, Phase::Request);
+                record(ctx, &info, Some(&head), &times, &state, term);
+                !state.close
             }
             HeadRead::Head(head, mut times) => {
                 let ip = info.peer.ip();
@@ -98,6 +126,15 @@ pub async fn serve(ctx: &Rc<ShardCtx>, stream: TlsStream<TcpStream>, info: Clien
     conn.linger(LINGER).await;
 }
 
+/// On the plain-HTTP listener, the request is answered locally (redirect or 403) rather than
+/// proxied.
+fn redirects(info: &ClientInfo, head: &RequestHead) -> bool {
+    info.exempt_paths.as_ref().is_some_and(|exempt| {
+        crate::redirect::decide(&head.method, head.host.as_deref(), &head.target, exempt)
+            != crate::redirect::PlainAnswer::Proxy
+    })
+}
+
 enum HeadRead {
     /// The connection closed (or idled out, or the shard drains) between requests.
     Idle,
@@ -108,7 +145,7 @@ enum HeadRead {
     Head(RequestHead, RequestTimes),
 }
 
-async fn read_head(ctx: &ShardCtx, conn: &mut Client, first: bool) -> HeadRead {
+async fn read_head<S: ByteStream>(ctx: &ShardCtx, conn: &mut Client<S>, first: bool) -> HeadRead {
     let t = &ctx.cfg.timeouts;
     if conn.buffered().is_empty() {
         let idle_limit = if first { t.header } else { t.keepalive };
@@ -162,9 +199,9 @@ async fn read_head(ctx: &ShardCtx, conn: &mut Client, first: bool) -> HeadRead {
 }
 
 /// Runs one exchange; returns whether the client connection stays open.
-async fn exchange(
+async fn exchange<S: ByteStream>(
     ctx: &Rc<ShardCtx>,
-    conn: &mut Client,
+    conn: &mut Client<S>,
     info: &ClientInfo,
     head: RequestHead,
     mut times: RequestTimes,
@@ -196,9 +233,9 @@ async fn exchange(
 
 /// Sends the local answer for `failure` if the response has not started; returns the
 /// termination state.
-async fn answer_failure(
+async fn answer_failure<S: ByteStream>(
     ctx: &ShardCtx,
-    conn: &mut Client,
+    conn: &mut Client<S>,
     failure: Failure,
     state: &mut ExchangeState,
 ) -> Termination {
@@ -219,9 +256,9 @@ async fn answer_failure(
     term
 }
 
-async fn forward(
+async fn forward<S: ByteStream>(
     ctx: &Rc<ShardCtx>,
-    conn: &mut Client,
+    conn: &mut Client<S>,
     info: &ClientInfo,
     head: &RequestHead,
     times: &mut RequestTimes,
@@ -234,6 +271,7 @@ async fn forward(
         &ForwardInfo {
             client_ip: info.peer.ip(),
             client_port: info.peer.port(),
+            proto: info.proto,
             connection_properties: &info.properties,
         },
         &mut out,
@@ -348,9 +386,9 @@ async fn forward(
 }
 
 /// Writes the final response head and body to the client; pools the upstream connection.
-async fn respond(
+async fn respond<S: ByteStream>(
     ctx: &Rc<ShardCtx>,
-    conn: &mut Client,
+    conn: &mut Client<S>,
     mut leg: Leg,
     head: &RequestHead,
     resp: ResponseHead,
@@ -419,8 +457,8 @@ async fn respond(
     Ok(())
 }
 
-async fn relay_interim(
-    conn: &mut Client,
+async fn relay_interim<S: ByteStream>(
+    conn: &mut Client<S>,
     resp: &ResponseHead,
     client_version: Version,
     state: &mut ExchangeState,

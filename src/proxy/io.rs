@@ -16,6 +16,11 @@ use crate::rt::within;
 /// Size of one read from a socket.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// A client or upstream byte stream (TLS over TCP, plain TCP, Unix socket).
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> ByteStream for T {}
+
 /// Why an I/O operation did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoFail {

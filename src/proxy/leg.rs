@@ -149,6 +149,7 @@ pub(super) fn record(
     state: &ExchangeState,
     term: Termination,
 ) {
+    let plain = info.proto == crate::http::rewrite::Proto::Http;
     let latency = times.internal_latency();
     let upstream_response = match (times.body_sent.or(times.head_sent), times.response_head) {
         (Some(sent), Some(head)) => Some(head.saturating_duration_since(sent)),
@@ -186,9 +187,13 @@ pub(super) fn record(
         status: state.status,
         bytes: state.bytes,
         termination: term,
-        tls_version: info.session.version,
-        cipher: info.session.cipher,
-        cert_kind: info.session.cert_kind.as_str(),
+        tls_version: if plain { "-" } else { info.session.version },
+        cipher: if plain { "-" } else { info.session.cipher },
+        cert_kind: if plain {
+            "-"
+        } else {
+            info.session.cert_kind.as_str()
+        },
         method,
         host,
         target,

@@ -146,9 +146,43 @@ pub struct ShardTls {
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub peer: SocketAddr,
+    /// TLS or the plain-HTTP listener.
+    pub proto: crate::http::rewrite::Proto,
+    /// The TLS session (placeholder values on the plain-HTTP listener; the log prints `-`).
     pub session: SessionInfo,
     /// Ready X-Connection-Properties value.
     pub properties: String,
+    /// On the plain-HTTP listener: the path prefixes proxied instead of redirected.
+    pub exempt_paths: Option<Arc<Vec<String>>>,
+}
+
+/// What a listener serves.
+#[derive(Debug, Clone)]
+pub enum Front {
+    /// TLS, then HTTP/2 or HTTP/1.1 by ALPN.
+    Tls,
+    /// Plain HTTP/1.1: redirects to https, except these path prefixes (proxied).
+    PlainRedirect(Arc<Vec<String>>),
+}
+
+/// Serves one connection accepted on a plain-HTTP (redirect) listener.
+pub async fn serve_plain(ctx: Rc<ShardCtx>, tcp: TcpStream, exempt: Arc<Vec<String>>) {
+    let peer = match tcp.peer_addr() {
+        Ok(p) => p,
+        Err(_) => return,
+    };
+    let _ = tcp.set_nodelay(true);
+    ctx.open_connections.set(ctx.open_connections.get() + 1);
+    ctx.metrics.connections_accepted.add(1);
+    let client = ClientInfo {
+        peer,
+        proto: crate::http::rewrite::Proto::Http,
+        session: SessionInfo::plain(),
+        properties: String::new(),
+        exempt_paths: Some(exempt),
+    };
+    h1::serve(&ctx, tcp, client).await;
+    ctx.open_connections.set(ctx.open_connections.get() - 1);
 }
 
 /// Serves one accepted TCP connection to the end.
@@ -203,6 +237,8 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
             let properties = connection_properties(&session, is_h2);
             let client = ClientInfo {
                 peer,
+                proto: crate::http::rewrite::Proto::Https,
+                exempt_paths: None,
                 session,
                 properties,
             };

@@ -28,6 +28,17 @@ pub struct SessionInfo {
 }
 
 impl SessionInfo {
+    /// Placeholder for a connection without TLS (the plain-HTTP listener); logged as `-`.
+    pub fn plain() -> Self {
+        SessionInfo {
+            version: "-",
+            cipher: "-",
+            group: "-",
+            cert_kind: CertKind::Ecdsa,
+            resumed: false,
+        }
+    }
+
     /// Reads the negotiated parameters from a finished rustls server connection.
     ///
     /// A resumed TLS 1.2 session performs no key exchange, so its group is "UNKNOWN".

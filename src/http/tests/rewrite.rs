@@ -1,6 +1,6 @@
 //! The head written to the cache layer: removed, appended and added fields.
 use crate::http::request::parse_request_head;
-use crate::http::rewrite::{write_upstream_request, ForwardInfo};
+use crate::http::rewrite::{write_upstream_request, ForwardInfo, Proto};
 use crate::http::Limits;
 use std::net::IpAddr;
 
@@ -13,6 +13,7 @@ fn rewrite_with(raw: &str, ip: &str, props: &str) -> String {
     let info = ForwardInfo {
         client_ip: ip.parse::<IpAddr>().unwrap(),
         client_port: 51234,
+        proto: Proto::Https,
         connection_properties: props,
     };
     let mut out = Vec::new();
@@ -170,4 +171,30 @@ fn connection_properties_value_matches_the_cache_regex() {
         "H2=0;\r\nX-Evil: 1",
     );
     assert!(!out.contains("X-Evil"));
+}
+
+#[test]
+fn plain_http_says_http_and_sends_no_connection_properties() {
+    let head = parse_request_head(
+        b"GET /.well-known/acme-challenge/x HTTP/1.1\r\nHost: a.example\r\nX-Connection-Properties: evil\r\n\r\n",
+        &Limits::default(),
+    )
+    .unwrap()
+    .unwrap();
+    let info = ForwardInfo {
+        client_ip: "192.0.2.9".parse::<IpAddr>().unwrap(),
+        client_port: 80,
+        proto: Proto::Http,
+        connection_properties: "",
+    };
+    let mut out = Vec::new();
+    write_upstream_request(&head, &info, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("\r\nX-Forwarded-Proto: http\r\n"), "{text}");
+    assert!(
+        !text
+            .to_ascii_lowercase()
+            .contains("x-connection-properties"),
+        "{text}"
+    );
 }

@@ -179,6 +179,7 @@ async fn forward(
         &ForwardInfo {
             client_ip: info.peer.ip(),
             client_port: info.peer.port(),
+            proto: info.proto,
             connection_properties: &info.properties,
         },
         &mut wire,
