@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --bin tlsterm -p tlsterm -p loadtest >/dev/null
+cargo build --release -p tlsterm -p loadtest --bins >/dev/null
 work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 ./target/release/tlsterm demo --listen 127.0.0.1:0 >"$work/out" 2>"$work/err" &
