@@ -368,4 +368,73 @@ mod tests {
         let ih = Termination::new(Cause::Internal, Phase::Headers);
         assert_eq!(verdict(ok, ih, th), Verdict::BadError);
     }
+
+    #[test]
+    fn pipelined_request_starts_when_the_previous_response_ended() {
+        // Request 2 was already buffered when response 1 finished at t = 10 ms: its TR is 0
+        // and the time it waited behind request 1 is not counted against it.
+        let t0 = Instant::now();
+        let mut t = RequestTimes::new(t0 + Duration::from_millis(10));
+        t.head_complete = at(t0, 10);
+        t.upstream_ready = at(t0, 10);
+        t.head_sent = at(t0, 11);
+        t.response_head = at(t0, 20);
+        t.response_head_sent = at(t0, 20);
+        t.end = at(t0, 21);
+        assert_eq!(t.timers().tr_request, 0);
+        assert_eq!(t.timers().ta_total, 11);
+        assert_eq!(t.internal_latency(), Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn expect_100_continue_upload_time_is_the_clients() {
+        // Head sent at once; the client uploads its body for 2 s after the 100 Continue;
+        // the cache answers 5 ms after the body. Only the proxy's 1 ms + 1 ms count.
+        let t0 = Instant::now();
+        let mut t = RequestTimes::new(t0);
+        t.head_complete = at(t0, 0);
+        t.upstream_ready = at(t0, 0);
+        t.head_sent = at(t0, 1);
+        t.body_sent = at(t0, 2001);
+        t.response_head = at(t0, 2006);
+        t.response_head_sent = at(t0, 2007);
+        t.end = at(t0, 2007);
+        assert_eq!(t.internal_latency(), Some(Duration::from_millis(2)));
+        assert_eq!(t.timers().tr_response, 5);
+    }
+
+    #[test]
+    fn upstream_retry_time_is_connection_establishment() {
+        // A pooled connection was stale; the request is replayed on a fresh one. The second
+        // connect (1..41 ms) is establishment, excluded; Tc shows it.
+        let t0 = Instant::now();
+        let mut t = RequestTimes::new(t0);
+        t.head_complete = at(t0, 0);
+        t.connect_start = at(t0, 1);
+        t.upstream_ready = at(t0, 41);
+        t.head_sent = at(t0, 42);
+        t.response_head = at(t0, 60);
+        t.response_head_sent = at(t0, 60);
+        t.end = at(t0, 61);
+        assert_eq!(t.timers().tc_connect, 40);
+        assert_eq!(t.internal_latency(), Some(Duration::from_millis(2)));
+    }
+
+    #[test]
+    fn client_abort_mid_body_counts_only_the_proxy_part() {
+        let t0 = Instant::now();
+        let mut t = RequestTimes::new(t0);
+        t.head_complete = at(t0, 0);
+        t.upstream_ready = at(t0, 0);
+        t.head_sent = at(t0, 3);
+        // The client vanished 30 s into its upload: no body_sent, no response.
+        t.end = at(t0, 30_000);
+        assert_eq!(t.internal_latency(), Some(Duration::from_millis(3)));
+        assert_eq!(t.timers().tr_response, -1);
+        let term = Termination::new(Cause::ClientAbort, Phase::Data);
+        assert_eq!(
+            verdict(t.internal_latency(), term, Duration::from_millis(50)),
+            Verdict::Good
+        );
+    }
 }
