@@ -256,7 +256,26 @@ async fn shard_main(
         control: Arc::clone(&shared.control),
     });
     let gate = Rc::new(Gate::new());
+    let mut accept_tasks = Vec::new();
     for (l, share, front) in listeners {
+        // A second handle on the same socket, to shut it down at stop: that wakes the
+        // in-flight io_uring accept with an error instead of cancelling it (a cancelled
+        // accept can lose a connection the kernel already handed over), and hands the
+        // connections still queued to the other processes of the SO_REUSEPORT group
+        // (net.ipv4.tcp_migrate_req).
+        match l.try_clone() {
+            Ok(handle) => {
+                let ctx = Rc::clone(&ctx);
+                let closer = async move {
+                    ctx.stopping.wait().await;
+                    let _ = socket2::SockRef::from(&handle).shutdown(std::net::Shutdown::Read);
+                };
+                if let Ok(t) = glommio::spawn_local_into(closer, background) {
+                    t.detach();
+                }
+            }
+            Err(e) => eprintln!("tlsterm: shard{id}: cannot duplicate a listener: {e}"),
+        }
         let listener = rt::into_glommio(l);
         let slots = Slots::new(share);
         let task = accept_loop(
@@ -268,9 +287,7 @@ async fn shard_main(
             requests,
         );
         match glommio::spawn_local_into(task, requests) {
-            Ok(t) => {
-                t.detach();
-            }
+            Ok(t) => accept_tasks.push(t),
             Err(e) => eprintln!("tlsterm: shard{id}: cannot start accept loop: {e}"),
         }
     }
@@ -311,6 +328,11 @@ async fn shard_main(
     drop(ready);
 
     ctx.stopping.wait().await;
+    // Every connection accepted before the listeners shut down is served: wait for the accept
+    // loops to end before closing the gate to new connection tasks.
+    for t in accept_tasks {
+        t.await;
+    }
     ctx.pool.clear();
     let grace = ctx.cfg.timeouts.grace;
     if rt::within(grace, gate.close()).await.is_none() {
@@ -331,21 +353,30 @@ async fn accept_loop(
     queue: TaskQueueHandle,
 ) {
     loop {
-        let accepted = futures_lite::future::or(
+        // At the connection limit, stop accepting: the kernel backlog holds new connections
+        // until enough close.
+        let ready = futures_lite::future::or(
             async {
-                // At the connection limit, stop accepting: the kernel backlog holds new
-                // connections until enough close.
                 if slots.ready().await {
                     ctx.metrics.accept_paused.add(1);
                 }
-                Some(listener.accept().await)
+                true
             },
             async {
                 ctx.stopping.wait().await;
-                None
+                false
             },
         )
         .await;
+        if !ready {
+            return;
+        }
+        // Not raced against the stop signal: at stop the socket is shut down (see
+        // `shard_main`) and this accept ends with an error.
+        let accepted = Some(listener.accept().await);
+        if ctx.stopping.is_set() && !matches!(accepted, Some(Ok(_))) {
+            return;
+        }
         match accepted {
             None => return,
             Some(Ok(stream)) => {

@@ -79,6 +79,8 @@ impl AsyncWrite for Stream {
 #[derive(Debug)]
 pub struct Conn {
     pub stream: Stream,
+    /// The read buffer kept with the connection (empty of data; reused, not reallocated).
+    pub buf: Vec<u8>,
     /// Responses completed on this connection so far.
     pub uses: u32,
     /// The pool capacity this connection occupies (given back when it closes).
@@ -218,9 +220,10 @@ impl Pool {
 
     /// Returns a connection after a complete exchange (`uses`: exchanges completed before this
     /// one). Beyond `max_idle` the oldest idle connection is closed.
-    pub fn put_back(&self, stream: Stream, uses: u32, slot: Slot, now: Instant) {
+    pub fn put_back(&self, stream: Stream, buf: Vec<u8>, uses: u32, slot: Slot, now: Instant) {
         let conn = Conn {
             stream,
+            buf,
             uses: uses + 1,
             slot,
             idle_since: now,
@@ -255,6 +258,7 @@ impl Pool {
     fn conn(&self, stream: Stream, slot: Slot, now: Instant) -> Conn {
         Conn {
             stream,
+            buf: Vec::new(),
             uses: 0,
             slot,
             idle_since: now,

@@ -444,16 +444,7 @@ async fn respond<S: ByteStream>(
     conn.flush(t.client)
         .await
         .map_err(|f| Failure::from_client(f, Phase::Last))?;
-    if resp.upstream_keep_alive
-        && resp.framing != ResponseFraming::UntilClose
-        && state.request_body_done
-        && leg.io.buffered().is_empty()
-        && !ctx.stopping.is_set()
-    {
-        ctx.pool(leg.kind)
-            .put_back(leg.io.stream, leg.uses, leg.slot, clock::now());
-        ctx.note_pool();
-    }
+    super::leg::give_back(ctx, leg, &resp, state);
     Ok(())
 }
 

@@ -31,57 +31,84 @@ pub enum IoFail {
 }
 
 /// A stream with a read buffer holding bytes not yet consumed.
+///
+/// The buffer is zero-filled once when allocated (or grown) and then reused: data lives in
+/// `buf[start..end]`, reads go into `buf[end..]`, so a read never re-initializes memory.
 #[derive(Debug)]
 pub struct Inbound<S> {
     pub stream: S,
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
+
+/// Largest a read buffer may grow to (heads and partial chunk lines are bounded far below).
+const MAX_BUFFER: usize = 256 * 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
     pub fn new(stream: S) -> Self {
+        Self::with_buffer(stream, Vec::new())
+    }
+
+    /// Reuses `buf` (e.g. the buffer a pooled upstream connection kept) as the read buffer.
+    pub fn with_buffer(stream: S, mut buf: Vec<u8>) -> Self {
+        if buf.len() < READ_CHUNK {
+            buf.resize(READ_CHUNK, 0);
+        }
         Inbound {
             stream,
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf,
             start: 0,
+            end: 0,
         }
+    }
+
+    /// The stream and its (empty, reusable) buffer; `None` for the buffer when bytes are still
+    /// unconsumed.
+    pub fn into_parts(self) -> (S, Option<Vec<u8>>) {
+        let empty = self.start == self.end;
+        (self.stream, empty.then_some(self.buf))
     }
 
     /// Bytes received and not yet consumed.
     pub fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf[self.start..self.end]
     }
 
     /// Marks `n` buffered bytes as used.
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
-    /// Reads more bytes into the buffer (at most [`READ_CHUNK`]); returns how many arrived.
+    /// Reads more bytes into the buffer; returns how many arrived.
     pub async fn fill(&mut self, limit: Duration) -> Result<usize, IoFail> {
-        if self.start > 0 && self.start * 2 >= self.buf.len() {
-            self.buf.drain(..self.start);
+        if self.start > 0 && (self.end == self.buf.len() || self.start * 2 >= self.end) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + READ_CHUNK, 0);
-        let res = within(limit, self.stream.read(&mut self.buf[old..])).await;
-        let n = match res {
-            None => {
-                self.buf.truncate(old);
-                return Err(IoFail::TimedOut);
+        if self.end == self.buf.len() {
+            if self.buf.len() >= MAX_BUFFER {
+                return Err(IoFail::Closed);
             }
+            let grown = (self.buf.len() * 2).clamp(READ_CHUNK, MAX_BUFFER);
+            self.buf.resize(grown, 0);
+        }
+        let end = self.end;
+        let res = within(limit, self.stream.read(&mut self.buf[end..])).await;
+        let n = match res {
+            None => return Err(IoFail::TimedOut),
             Some(Ok(n)) => n,
             Some(Err(_)) => 0,
         };
-        self.buf.truncate(old + n);
         if n == 0 {
             return Err(IoFail::Closed);
         }
+        self.end += n;
         Ok(n)
     }
 

@@ -13,7 +13,7 @@ use super::outcome::Failure;
 use super::{ClientInfo, PoolKind, ShardCtx};
 use crate::clock;
 use crate::http::request::RequestHead;
-use crate::http::response::{parse_response_head, ResponseHead};
+use crate::http::response::{parse_response_head, ResponseFraming, ResponseHead};
 use crate::log::Entry;
 use crate::metrics::{Protocol, RequestRecord};
 use crate::sli::{verdict, Phase, RequestTimes, Termination};
@@ -57,7 +57,7 @@ pub(super) async fn acquire(
         ctx.note_pool();
         times.upstream_ready = Some(clock::now());
         return Ok(Leg {
-            io: Inbound::new(c.stream),
+            io: Inbound::with_buffer(c.stream, c.buf),
             uses: c.uses,
             slot: c.slot,
             kind,
@@ -76,7 +76,7 @@ pub(super) async fn acquire(
     ctx.note_pool();
     times.upstream_ready = Some(clock::now());
     Ok(Leg {
-        io: Inbound::new(c.stream),
+        io: Inbound::with_buffer(c.stream, c.buf),
         uses: c.uses,
         slot: c.slot,
         kind,
@@ -199,4 +199,22 @@ pub(super) fn record(
         target,
         http_version: version,
     });
+}
+
+/// Returns the upstream connection (with its read buffer) to its pool when the exchange ended
+/// cleanly: keep-alive response fully read, request body fully sent, nothing unread, shard not
+/// stopping. Otherwise it is closed here.
+pub(super) fn give_back(ctx: &ShardCtx, leg: Leg, resp: &ResponseHead, state: &ExchangeState) {
+    let clean = resp.upstream_keep_alive
+        && resp.framing != ResponseFraming::UntilClose
+        && state.request_body_done
+        && !ctx.stopping.is_set();
+    if !clean {
+        return;
+    }
+    if let (stream, Some(buf)) = leg.io.into_parts() {
+        ctx.pool(leg.kind)
+            .put_back(stream, buf, leg.uses, leg.slot, clock::now());
+        ctx.note_pool();
+    }
 }

@@ -25,7 +25,9 @@ use bytes::Bytes;
 use h2::{Reason, RecvStream};
 
 use super::super::body::Limits;
-use super::super::leg::{acquire, read_response_head, record, ExchangeState, HeadFail, Leg};
+use super::super::leg::{
+    acquire, give_back, read_response_head, record, ExchangeState, HeadFail, Leg,
+};
 use super::super::outcome::Failure;
 use super::super::{ClientInfo, ShardCtx};
 use super::body::{download, frame_into, next_data, upload};
@@ -303,16 +305,7 @@ async fn respond(
         };
         download(&mut leg.io, out, resp.framing, limits, &mut state.bytes).await?;
     }
-    if resp.upstream_keep_alive
-        && resp.framing != ResponseFraming::UntilClose
-        && state.request_body_done
-        && leg.io.buffered().is_empty()
-        && !ctx.stopping.is_set()
-    {
-        ctx.pool(leg.kind)
-            .put_back(leg.io.stream, leg.uses, leg.slot, clock::now());
-        ctx.note_pool();
-    }
+    give_back(ctx, leg, &resp, state);
     Ok(())
 }
 
