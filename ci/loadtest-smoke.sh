@@ -19,7 +19,7 @@ addr="$(sed -n 's/^tlsterm: listening on //p' "$work/err" | head -n1)"
 
 failed=0
 passed=0
-for scenario in keepalive handshake resume bulk idle; do
+for scenario in keepalive handshake resume bulk idle h2; do
     extra=()
     case "$scenario" in
         bulk) extra=(--path /bytes/1048576 --connections 2) ;;

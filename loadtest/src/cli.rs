@@ -44,7 +44,7 @@ pub enum ScenarioArg {
     Bulk,
     /// Open `--connections`, finish the handshakes, hold them for `--duration`.
     Idle,
-    /// HTTP/2 multiplexed streams (not implemented yet: refused with a clear message).
+    /// HTTP/2 (ALPN h2): GETs on `--streams` concurrent streams per kept connection.
     H2,
 }
 
@@ -79,6 +79,9 @@ pub struct LoadArgs {
     /// Requests in flight per connection (HTTP/1.1 pipelining; keepalive and bulk only).
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
+    /// Concurrent HTTP/2 streams (requests in flight) per connection (h2 only; default 10).
+    #[arg(long)]
+    pub streams: Option<usize>,
     /// Open loop: send this many requests per second in total, on schedule, and measure latency
     /// from the intended send time. Without it: closed loop (each connection as fast as it can).
     #[arg(long)]
@@ -110,9 +113,9 @@ pub struct LoadArgs {
     /// TLS versions to offer.
     #[arg(long, value_enum, default_value = "auto")]
     pub tls: TlsArg,
-    /// ALPN protocols to offer, comma-separated, or `none`.
-    #[arg(long, default_value = "http/1.1")]
-    pub alpn: String,
+    /// ALPN protocols to offer, comma-separated, or `none`. Default `http/1.1` (h2: `h2`).
+    #[arg(long)]
+    pub alpn: Option<String>,
     /// Server name to send (SNI) and to verify. Default: none sent; the target IP is verified.
     #[arg(long)]
     pub sni: Option<String>,

@@ -3,9 +3,10 @@
 //! Layout:
 //! - `cli` (flags as typed) → `plan` (checked `Plan`; `parse` holds the value parsers);
 //! - `run` (main thread: window, CPU/memory samples, progress) → `shard` (one pinned glommio
-//!   executor per `--cpus` CPU) → `scenario::{oneshot, keepalive, idle}` (connection tasks) over
-//!   `conn` (connect + TLS, I/O helpers), `tls` (rustls client config) and `http1` (sans-IO
-//!   response framing);
+//!   executor per `--cpus` CPU) → `scenario::{oneshot, keepalive, idle, h2}` (connection tasks) over
+//!   `conn` (connect + TLS, I/O helpers), `tls` (rustls client config), `http1` (sans-IO
+//!   response framing), and for h2 `h2head` (the checked request) and `compat` (futures-io →
+//!   tokio-io for the h2 crate);
 //! - `schedule` (intended send times, coordinated-omission-corrected latency) and `stats`
 //!   (what counts) are pure and unit-tested;
 //! - `report`, `json`, `hgrm`, `plot`: output; `procstat`, `sys`: /proc and libc;
@@ -17,7 +18,9 @@
 
 mod cli;
 mod clock;
+mod compat;
 mod conn;
+mod h2head;
 mod hgrm;
 mod http1;
 mod json;

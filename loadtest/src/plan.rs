@@ -1,8 +1,9 @@
 //! The checked run description: [`Plan`] built from [`crate::cli::LoadArgs`].
 //!
 //! Job: refuse what must not run (a non-loopback target without `--allow-remote`, a zero
-//! duration, a rate of zero, pipelining where there is no keep-alive, no verification choice, the
-//! `h2` scenario that does not exist yet) and hand the rest of the program typed values only.
+//! duration, a rate of zero, pipelining where there is no keep-alive, `--streams` outside `h2`, no
+//! verification choice, an `h2` run without `h2` in ALPN or with a request HTTP/2 forbids) and
+//! hand the rest of the program typed values only.
 //! Code holding a `Plan` can trust it ("parse, don't validate").
 //!
 //! What it does not do: touch files or sockets (the CA file is read by [`crate::tls`], server
@@ -14,9 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{LoadArgs, ScenarioArg, TlsArg};
+use crate::h2head::{Head, HeadError};
 use crate::parse::{self, ParseError};
 
-/// Scenarios that exist (`h2` is refused while parsing).
+/// Scenarios that exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Handshake,
@@ -24,6 +26,7 @@ pub enum Scenario {
     Keepalive,
     Bulk,
     Idle,
+    H2,
 }
 
 impl Scenario {
@@ -34,6 +37,7 @@ impl Scenario {
             Scenario::Keepalive => "keepalive",
             Scenario::Bulk => "bulk",
             Scenario::Idle => "idle",
+            Scenario::H2 => "h2",
         }
     }
 
@@ -106,7 +110,8 @@ pub struct Plan {
     pub cpus: Vec<usize>,
     /// Total connections (split over the shards, each shard gets at least one).
     pub connections: NonZeroUsize,
-    /// Requests in flight per connection (1 unless keepalive/bulk).
+    /// Requests in flight per connection: `--pipeline` (keepalive/bulk), `--streams` (h2),
+    /// else 1.
     pub pipeline: NonZeroUsize,
     pub pacing: Pacing,
     /// Measured window length; `None` when bounded by `requests` only.
@@ -116,6 +121,8 @@ pub struct Plan {
     pub warmup: Duration,
     pub timeout: Duration,
     pub request: RequestSpec,
+    /// The checked HTTP/2 request (h2 only).
+    pub h2: Option<Head>,
     pub tls: TlsSpec,
     pub outputs: Outputs,
     pub server_pids: Vec<u32>,
@@ -155,10 +162,10 @@ pub enum PlanError {
     Path,
     #[error("bad --sni/--host {0:?}")]
     Name(String),
-    #[error(
-        "h2 scenario not implemented yet: loadtest has no HTTP/2 client (see loadtest/README.md)"
-    )]
-    H2NotImplemented,
+    #[error("the h2 scenario needs `h2` among the --alpn protocols")]
+    H2Alpn,
+    #[error(transparent)]
+    H2Request(#[from] HeadError),
 }
 
 impl Plan {
@@ -169,7 +176,7 @@ impl Plan {
             ScenarioArg::Keepalive => Scenario::Keepalive,
             ScenarioArg::Bulk => Scenario::Bulk,
             ScenarioArg::Idle => Scenario::Idle,
-            ScenarioArg::H2 => return Err(PlanError::H2NotImplemented),
+            ScenarioArg::H2 => Scenario::H2,
         };
         let not_for = |flag| PlanError::NotFor {
             flag,
@@ -191,6 +198,13 @@ impl Plan {
         if pipeline.get() > 1 && !matches!(scenario, Scenario::Keepalive | Scenario::Bulk) {
             return Err(not_for("pipeline"));
         }
+        let pipeline = match (scenario, a.streams) {
+            (Scenario::H2, streams) => {
+                NonZeroUsize::new(streams.unwrap_or(10)).ok_or(PlanError::Zero("streams"))?
+            }
+            (_, Some(_)) => return Err(not_for("streams")),
+            (_, None) => pipeline,
+        };
         let pacing = match a.rate {
             None => Pacing::Closed,
             Some(r) if r.is_finite() && r > 0.0 && r <= 1e9 => Pacing::Open { rate: r },
@@ -221,8 +235,15 @@ impl Plan {
         if a.no_request && !scenario.connection_per_op() {
             return Err(not_for("no-request"));
         }
-        let tls = tls_spec(a)?;
+        let tls = tls_spec(a, scenario)?;
+        if scenario == Scenario::H2 && !tls.alpn.iter().any(|p| p == b"h2") {
+            return Err(PlanError::H2Alpn);
+        }
         let request = request_spec(a, scenario, target, &tls)?;
+        let h2 = match scenario {
+            Scenario::H2 => Some(Head::new(&request)?),
+            _ => None,
+        };
         Ok(Plan {
             scenario,
             target,
@@ -235,6 +256,7 @@ impl Plan {
             warmup,
             timeout,
             request,
+            h2,
             tls,
             outputs: Outputs {
                 json: a.json,
@@ -287,7 +309,7 @@ fn non_zero(d: Duration, flag: &'static str) -> Result<Duration, PlanError> {
     }
 }
 
-fn tls_spec(a: &LoadArgs) -> Result<TlsSpec, PlanError> {
+fn tls_spec(a: &LoadArgs, scenario: Scenario) -> Result<TlsSpec, PlanError> {
     let verify = match (&a.cacert, a.insecure_skip_verify) {
         (Some(_), true) => return Err(PlanError::BothVerifyChoices),
         (Some(p), false) => Verify::CaFile(p.clone()),
@@ -299,16 +321,20 @@ fn tls_spec(a: &LoadArgs) -> Result<TlsSpec, PlanError> {
         TlsArg::V13 => TlsVersions::Only13,
         TlsArg::Auto => TlsVersions::Both,
     };
-    let alpn = if a.alpn.trim() == "none" {
+    let alpn_arg = match (&a.alpn, scenario) {
+        (Some(s), _) => s.as_str(),
+        (None, Scenario::H2) => "h2",
+        (None, _) => "http/1.1",
+    };
+    let alpn = if alpn_arg.trim() == "none" {
         Vec::new()
     } else {
-        let list: Vec<Vec<u8>> = a
-            .alpn
+        let list: Vec<Vec<u8>> = alpn_arg
             .split(',')
             .map(|p| p.trim().as_bytes().to_vec())
             .collect();
         if list.iter().any(|p| p.is_empty() || p.len() > 255) {
-            return Err(PlanError::Alpn(a.alpn.clone()));
+            return Err(PlanError::Alpn(alpn_arg.to_string()));
         }
         list
     };

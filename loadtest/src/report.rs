@@ -141,7 +141,7 @@ impl Figures {
 fn op_name(s: Scenario) -> &'static str {
     match s {
         Scenario::Handshake | Scenario::Resume => "handshake",
-        Scenario::Keepalive | Scenario::Bulk => "request",
+        Scenario::Keepalive | Scenario::Bulk | Scenario::H2 => "request",
         Scenario::Idle => "connection",
     }
 }
@@ -176,6 +176,12 @@ pub fn human(r: &RunResult, f: &Figures) -> String {
         }
         Scenario::Keepalive | Scenario::Bulk => format!(
             "{}  {} conns x pipeline {}",
+            pacing_text(p.pacing),
+            p.connections,
+            p.pipeline
+        ),
+        Scenario::H2 => format!(
+            "{}  {} conns x {} streams",
             pacing_text(p.pacing),
             p.connections,
             p.pipeline

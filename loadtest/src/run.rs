@@ -256,7 +256,7 @@ impl Progress {
             unit: match plan.scenario {
                 Scenario::Handshake | Scenario::Resume => "handshakes/s",
                 Scenario::Idle => "idle",
-                Scenario::Keepalive | Scenario::Bulk => "req/s",
+                Scenario::Keepalive | Scenario::Bulk | Scenario::H2 => "req/s",
             },
             window,
             pending: BTreeMap::new(),

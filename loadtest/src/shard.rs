@@ -64,6 +64,8 @@ pub struct Ctx {
     pub pipeline: usize,
     pub timeout: Duration,
     pub send_request: bool,
+    /// The HTTP/2 request (h2 only).
+    pub h2: Option<crate::h2head::Head>,
     schedule: RefCell<Schedule>,
     recorder: RefCell<Recorder>,
     events: Sender<Msg>,
@@ -215,6 +217,7 @@ async fn shard_main(
         pipeline: plan.pipeline.get(),
         timeout: plan.timeout,
         send_request: plan.request.send,
+        h2: plan.h2.clone(),
         schedule: RefCell::new(Schedule::new(
             window,
             plan.pacing_of(k),

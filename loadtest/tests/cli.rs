@@ -148,9 +148,11 @@ fn refusals_exit_64_with_a_reason() {
         "--insecure-skip-verify",
         "--scenario",
         "h2",
+        "--alpn",
+        "http/1.1",
     ]);
     assert_eq!(code, 64);
-    assert!(err.contains("h2 scenario not implemented yet"), "{err}");
+    assert!(err.contains("the h2 scenario needs `h2`"), "{err}");
     let (code, _, _) = loadtest(&["--no-such-flag"]);
     assert_eq!(code, 64);
     let (code, out, _) = loadtest(&["--help"]);

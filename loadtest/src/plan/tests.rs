@@ -126,10 +126,53 @@ fn verification_choice_required_and_exclusive() {
 }
 
 #[test]
-fn h2_is_refused_clearly() {
-    let e = with(&["--scenario", "h2"]).unwrap_err();
-    assert_eq!(e, PlanError::H2NotImplemented);
-    assert!(e.to_string().starts_with("h2 scenario not implemented yet"));
+fn h2_defaults_and_refusals() {
+    let p = with(&["--scenario", "h2"]).unwrap();
+    assert_eq!(p.scenario, Scenario::H2);
+    assert_eq!(p.pipeline.get(), 10);
+    assert_eq!(p.tls.alpn, vec![b"h2".to_vec()]);
+    let head = p.h2.as_ref().unwrap().request();
+    assert_eq!(head.uri().to_string(), "https://127.0.0.1:8443/");
+    let p = with(&[
+        "--scenario",
+        "h2",
+        "--streams",
+        "3",
+        "--alpn",
+        "h2,http/1.1",
+    ])
+    .unwrap();
+    assert_eq!(p.pipeline.get(), 3);
+    assert_eq!(p.tls.alpn, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert_eq!(with(&["--scenario", "keepalive"]).unwrap().h2, None);
+    assert_eq!(
+        with(&["--scenario", "h2", "--streams", "0"]),
+        Err(PlanError::Zero("streams"))
+    );
+    assert_eq!(
+        with(&["--scenario", "h2", "--alpn", "http/1.1"]),
+        Err(PlanError::H2Alpn)
+    );
+    assert_eq!(
+        with(&["--scenario", "h2", "--pipeline", "2"]),
+        Err(PlanError::NotFor {
+            flag: "pipeline",
+            scenario: "h2"
+        })
+    );
+    assert_eq!(
+        with(&["--streams", "4"]),
+        Err(PlanError::NotFor {
+            flag: "streams",
+            scenario: "keepalive"
+        })
+    );
+    assert_eq!(
+        with(&["--scenario", "h2", "--header", "Connection: close"]),
+        Err(PlanError::H2Request(HeadError::ConnectionSpecific(
+            "Connection".into()
+        )))
+    );
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! them. Each submodule is one kind of task:
 //! - [`oneshot`]: `handshake` and `resume`, a new connection per operation;
 //! - [`keepalive`]: `keepalive` and `bulk`, requests (optionally pipelined) on kept connections;
-//! - [`idle`]: open, handshake, hold.
+//! - [`idle`]: open, handshake, hold;
+//! - [`h2`]: HTTP/2 GETs on `--streams` concurrent streams per kept connection.
 //!
 //! What it does not do: decide what is due (the shard's schedule) or what counts (its recorder).
 
@@ -13,6 +14,7 @@ use std::rc::Rc;
 use crate::plan::Scenario;
 use crate::shard::Ctx;
 
+pub mod h2;
 pub mod idle;
 pub mod keepalive;
 pub mod oneshot;
@@ -29,6 +31,7 @@ pub async fn run(ctx: Rc<Ctx>, connections: usize) {
                     Scenario::Handshake | Scenario::Resume => oneshot::task(&ctx).await,
                     Scenario::Keepalive | Scenario::Bulk => keepalive::task(&ctx).await,
                     Scenario::Idle => idle::task(&ctx, &opening).await,
+                    Scenario::H2 => h2::task(&ctx).await,
                 }
             })
         })
