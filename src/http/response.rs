@@ -92,6 +92,10 @@ pub fn parse_response_head(
     let status = resp
         .code
         .ok_or(ResponseError::Malformed("missing status"))?;
+    // httparse takes any three digits; only 100..=599 are HTTP statuses (found by fuzzing).
+    if !(100..=599).contains(&status) {
+        return Err(ResponseError::Malformed("status outside 100-599"));
+    }
     let reason = resp.reason.unwrap_or("").to_owned();
     let headers: Vec<Header> = resp
         .headers
@@ -174,7 +178,7 @@ pub fn parse_response_head(
 ///
 /// The status line always says `HTTP/1.1` (RFC 9110 §6.2: a server sends its own version; a
 /// 1.0 client accepts it). Content-Length and Transfer-Encoding are kept verbatim since the body
-/// is forwarded verbatim. The caller must pass `close = true` when the body is
+/// is forwarded verbatim, except a Content-Length beside a Transfer-Encoding (dropped). The caller must pass `close = true` when the body is
 /// [`ResponseFraming::UntilClose`], and when the framing is [`ResponseFraming::Chunked`] and the
 /// client speaks HTTP/1.0 (it cannot find the end of a chunked body; the connection end marks
 /// it instead). For an interim (1xx) head pass `close = false`: the connection decision belongs
@@ -194,8 +198,18 @@ pub fn write_client_response_head(
         out.extend_from_slice(head.reason.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
+    let has_te = head
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
     for h in &head.headers {
         if head::is_connection_specific(&head.headers, &h.name) {
+            continue;
+        }
+        // With Transfer-Encoding the body is framed by it (or by the close): a Content-Length
+        // beside it (which the cache should never send) must not reach the client (RFC 9112
+        // §6.1; found by fuzzing).
+        if has_te && h.name.eq_ignore_ascii_case("content-length") {
             continue;
         }
         head::push_field(out, h.name.as_bytes(), &h.value);

@@ -256,3 +256,33 @@ fn single_byte_mutations_never_panic() {
         }
     }
 }
+
+#[test]
+fn fuzz_findings_status_range_and_te_with_cl() {
+    use crate::http::response::{parse_response_head, write_client_response_head, ResponseError};
+    use crate::http::Version;
+    assert_eq!(
+        parse_response_head(
+            b"HTTP/1.1 000 OK\r\nContent-Length: 0\r\n\r\n",
+            false,
+            16384
+        ),
+        Err(ResponseError::Malformed("status outside 100-599"))
+    );
+    assert!(parse_response_head(b"HTTP/1.1 600 X\r\n\r\n", false, 16384).is_err());
+    let head = parse_response_head(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        false,
+        16384,
+    )
+    .unwrap()
+    .unwrap();
+    let mut out = Vec::new();
+    write_client_response_head(&head, Version::Http11, false, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("content-length"),
+        "{text}"
+    );
+}
