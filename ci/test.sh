@@ -84,6 +84,12 @@ bash tuning/tests/run.sh
 banner "loadtest smoke: every scenario against tlsterm demo"
 ci/loadtest-smoke.sh
 
+banner "fuzz: every target for 30 s (cargo-fuzz on stable, -s none; installs cargo-fuzz if missing)"
+fuzz/run-short.sh 30
+
+banner "soak: 60 s of keep-alive and handshake load with faults, through tlsterm to Varnish"
+bench/soak.sh --duration 60s
+
 banner "cargo test --doc"
 # --all-targets leaves out doctests.
 cargo test --doc
