@@ -36,7 +36,7 @@ fn body(i: usize) -> Vec<u8> {
     if i == 5 {
         // 255-byte chunk.
         let mut v = b"Ff\r\n".to_vec();
-        v.extend(std::iter::repeat(b'z').take(255));
+        v.extend(std::iter::repeat_n(b'z', 255));
         v.extend_from_slice(b"\r\n0\r\n\r\n");
         v
     } else {
@@ -204,11 +204,11 @@ fn invalid_framing() {
 #[test]
 fn bounded_extensions_and_trailers() {
     let mut ok = b"1;".to_vec();
-    ok.extend(std::iter::repeat(b'a').take(MAX_SIZE_LINE - 2));
+    ok.extend(std::iter::repeat_n(b'a', MAX_SIZE_LINE - 2));
     ok.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
     assert_eq!(scan_pieces(u64::MAX, &ok, &[]), Ok((ok.len(), true)));
     let mut long = b"1;".to_vec();
-    long.extend(std::iter::repeat(b'a').take(MAX_SIZE_LINE - 1));
+    long.extend(std::iter::repeat_n(b'a', MAX_SIZE_LINE - 1));
     long.extend_from_slice(b"\r\n");
     assert_eq!(invalid(&long), ChunkError::InvalidFraming);
 
