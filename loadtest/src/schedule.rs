@@ -38,7 +38,7 @@ pub struct Window {
 impl Window {
     /// Whether a completion at `at` counts towards throughput (it falls inside the window).
     pub fn counts(&self, at: Instant) -> bool {
-        at >= self.measure_from && self.measure_until.map_or(true, |u| at < u)
+        at >= self.measure_from && self.measure_until.is_none_or(|u| at < u)
     }
 }
 
