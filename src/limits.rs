@@ -28,6 +28,22 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// 127.0.0.0/8.
+    pub fn loopback_v4() -> Self {
+        Cidr {
+            addr: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+            prefix: 8,
+        }
+    }
+
+    /// ::1/128.
+    pub fn loopback_v6() -> Self {
+        Cidr {
+            addr: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            prefix: 128,
+        }
+    }
+
     /// The address is inside this network (IPv4-mapped IPv6 clients match IPv4 networks).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {

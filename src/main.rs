@@ -173,7 +173,7 @@ fn serve(mut cfg: Config) -> Result<()> {
         _ => None,
     };
     let control = Arc::new(Control::default());
-    let upstream = cfg.upstream.address.to_string();
+    let upstream = cfg.upstream.backends.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let cfg = Arc::new(cfg);
     let reload_counters = Arc::new(ReloadCounters::default());
     let reloader = reload::spawn_reloader(
@@ -195,7 +195,7 @@ fn serve(mut cfg: Config) -> Result<()> {
         control: Arc::clone(&control),
         log_file,
     };
-    let running = shard::start(shared, &cpus)?;
+    let running = shard::start(shared, &cpus, || Ok(()))?;
     for addr in &running.addresses {
         eprintln!("tlsterm: listening on {addr}");
     }

@@ -117,9 +117,14 @@ pub struct Running {
     pub handles: Vec<ExecutorJoinHandle<()>>,
 }
 
-/// Binds every listener once per shard and starts one pinned executor per CPU. Returns when
+/// Binds every listener once per shard (and the admin listener), calls `after_bind` (where
+/// the process drops its privileges), then starts one pinned executor per CPU. Returns when
 /// all shards accept connections.
-pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
+pub fn start(
+    shared: Shared,
+    cpus: &[usize],
+    after_bind: impl FnOnce() -> io::Result<()>,
+) -> io::Result<Running> {
     let n = cpus.len();
     let mut per_shard: Vec<Vec<(StdListener, usize, Front)>> = (0..n).map(|_| Vec::new()).collect();
     let mut addresses = Vec::new();
@@ -157,6 +162,7 @@ pub fn start(shared: Shared, cpus: &[usize]) -> io::Result<Running> {
         None => None,
     };
     let admin = admin_socket.as_ref().map(|s| s.local_addr()).transpose()?;
+    after_bind()?;
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
     let mut handles = Vec::with_capacity(n);
     for (id, (cpu, listeners)) in cpus.iter().zip(per_shard).enumerate() {
@@ -232,14 +238,14 @@ async fn shard_main(
     let ctx = Rc::new(ShardCtx {
         id,
         pool: Pool::new(
-            cfg.upstream.address.clone(),
+            cfg.upstream.backends[0].clone(),
             cfg.upstream.max_idle_per_shard,
             cfg.upstream.max_connections_per_shard,
             cfg.timeouts.connect,
         ),
         health_pool: cfg.upstream.health.as_ref().map(|h| {
             Pool::new(
-                cfg.upstream.address.clone(),
+                cfg.upstream.backends[0].clone(),
                 h.connections_per_shard,
                 h.connections_per_shard,
                 cfg.timeouts.connect,

@@ -11,9 +11,8 @@
 use super::file::{FileConfig, FileH2, FileTimeouts};
 use super::values::{cpus_spec, parse_duration, parse_shard_spec, parse_socket_addr};
 use super::{
-    parse_upstream, AccessLog, Config, H2Settings, HealthRoute, ListenerConfig, LogConfig,
+    parse_upstream, AccessLog, Config, H2Settings, ListenerConfig, LogConfig, ProcessSettings,
     QuickStart, RedirectListener, ShardSpec, SliSettings, TestHooks, Timeouts, TlsSettings,
-    UpstreamConfig,
 };
 use crate::http::Limits;
 use crate::limits::{Cidr, PerIpSettings};
@@ -27,7 +26,7 @@ use std::time::Duration;
 /// `(key, reason)`; the caller adds the file name.
 pub(crate) type Bad = (String, String);
 
-fn bad(key: impl Into<String>, reason: impl Into<String>) -> Bad {
+pub(crate) fn bad(key: impl Into<String>, reason: impl Into<String>) -> Bad {
     (key.into(), reason.into())
 }
 
@@ -36,7 +35,6 @@ const DEFAULT_BACKLOG: NonZeroU32 = match NonZeroU32::new(4096) {
     // Unreachable: 4096 is not zero (and this is evaluated at compile time).
     None => panic!("zero backlog"),
 };
-const DEFAULT_MAX_IDLE: usize = 128;
 
 /// Builds the configuration; relative paths are joined to `base`.
 pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
@@ -45,41 +43,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         None => ShardSpec::Auto { node: None },
         Some(v) => shard_value(&v).map_err(|r| bad("shards.cpus", r))?,
     };
-    let up = f
-        .upstream
-        .ok_or_else(|| bad("upstream", "missing section [upstream] with address = ..."))?;
-    let address = up
-        .address
-        .ok_or_else(|| bad("upstream.address", "missing (unix:/path or host:port)"))?;
-    let upstream = UpstreamConfig {
-        address: parse_upstream(&address, base).map_err(|r| bad("upstream.address", r))?,
-        max_idle_per_shard: match up.max_idle_per_shard {
-            None => DEFAULT_MAX_IDLE,
-            Some(n) => non_negative("upstream.max_idle_per_shard", n)?,
-        },
-        max_connections_per_shard: match up.max_connections_per_shard {
-            None => 0,
-            Some(n) => non_negative("upstream.max_connections_per_shard", n)?,
-        },
-        health: match up.health_path {
-            None => None,
-            Some(path) if path.starts_with('/') => Some(HealthRoute {
-                path,
-                host_prefix: up.health_host_prefix.unwrap_or_default(),
-                connections_per_shard: match up.health_connections_per_shard {
-                    None => 2,
-                    Some(n) if n > 0 => non_negative("upstream.health_connections_per_shard", n)?,
-                    Some(_) => {
-                        return Err(bad(
-                            "upstream.health_connections_per_shard",
-                            "must be greater than zero",
-                        ))
-                    }
-                },
-            }),
-            Some(_) => return Err(bad("upstream.health_path", "must start with /")),
-        },
-    };
+    let upstream = super::upstream::upstream(f.upstream, base)?;
     let timeouts = timeouts(f.timeouts.unwrap_or_default())?;
     let redirects = redirects(&f.redirect, &listeners)?;
     let file_limits = f.limits.unwrap_or_default();
@@ -158,6 +122,8 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         tls.groups = groups(&names)?;
     }
     let h2 = h2_settings(f.h2.unwrap_or_default())?;
+    let process = super::upstream::process(f.process)?;
+    let debug_networks = super::upstream::debug_networks(f.debug)?;
     Ok(Config {
         listeners,
         shards,
@@ -173,6 +139,8 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         redirects,
         test: TestHooks::default(),
         h2,
+        process,
+        debug_networks,
     })
 }
 
@@ -216,12 +184,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
             ocsp_fetch: q.ocsp_fetch,
             ..TlsSettings::default()
         },
-        upstream: UpstreamConfig {
-            address,
-            max_idle_per_shard: DEFAULT_MAX_IDLE,
-            max_connections_per_shard: 0,
-            health: None,
-        },
+        upstream: super::upstream::single(address),
         timeouts: Timeouts::default(),
         limits: Limits::default(),
         log: LogConfig {
@@ -233,6 +196,8 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         redirects: Vec::new(),
         test: TestHooks::default(),
         h2: H2Settings::default(),
+        process: ProcessSettings::default(),
+        debug_networks: super::upstream::default_debug_networks(),
     })
 }
 
@@ -566,7 +531,7 @@ fn h2_settings(f: FileH2) -> Result<H2Settings, Bad> {
     })
 }
 
-fn non_negative(key: &str, n: i64) -> Result<usize, Bad> {
+pub(crate) fn non_negative(key: &str, n: i64) -> Result<usize, Bad> {
     usize::try_from(n).map_err(|_| bad(key, "must not be negative"))
 }
 

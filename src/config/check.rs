@@ -81,11 +81,42 @@ pub(crate) fn summary(cfg: &Config, now: SystemTime) -> String {
     if let Some(n) = &cfg.tls.default_name {
         let _ = writeln!(s, "default name {n}");
     }
+    let up = &cfg.upstream;
+    let backends: Vec<String> = up.backends.iter().map(ToString::to_string).collect();
     let _ = writeln!(
         s,
-        "upstream     {} (max {} idle connections per shard)",
-        cfg.upstream.address, cfg.upstream.max_idle_per_shard
+        "upstream     {} (max {} idle connections per shard{})",
+        backends.join(", "),
+        up.max_idle_per_shard,
+        match up.balance {
+            _ if up.backends.len() == 1 => "",
+            super::Balance::RoundRobin => ", round-robin",
+            super::Balance::LeastOutstanding => ", least-outstanding",
+        }
     );
+    if let Some(c) = &up.check {
+        let _ = writeln!(
+            s,
+            "checks       GET {} Host {} every {}, timeout {}, rise {}, fall {}",
+            c.path,
+            c.host,
+            format_duration(c.interval),
+            format_duration(c.timeout),
+            c.rise,
+            c.fall
+        );
+    }
+    if let Some(user) = &cfg.process.user {
+        let _ = writeln!(
+            s,
+            "runs as      {user}{}",
+            cfg.process
+                .group
+                .as_deref()
+                .map(|g| format!(":{g}"))
+                .unwrap_or_default()
+        );
+    }
     let t = &cfg.timeouts;
     let _ = writeln!(
         s,

@@ -30,6 +30,21 @@ pub(crate) struct FileConfig {
     pub h2: Option<FileH2>,
     #[serde(default)]
     pub redirect: Vec<FileRedirect>,
+    pub process: Option<FileProcess>,
+    pub debug: Option<FileDebug>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileProcess {
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileDebug {
+    pub networks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +116,16 @@ pub(crate) struct FileOcsp {
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileUpstream {
     pub address: Option<String>,
+    pub backends: Option<Vec<String>>,
+    pub balance: Option<String>,
+    pub eject_after_failures: Option<i64>,
+    pub eject_duration: Option<String>,
+    pub check_path: Option<String>,
+    pub check_host: Option<String>,
+    pub check_interval: Option<String>,
+    pub check_timeout: Option<String>,
+    pub check_rise: Option<i64>,
+    pub check_fall: Option<i64>,
     pub max_idle_per_shard: Option<i64>,
     pub max_connections_per_shard: Option<i64>,
     pub health_path: Option<String>,

@@ -21,6 +21,7 @@
 mod build;
 mod check;
 mod file;
+mod upstream;
 mod values;
 
 pub use check::format_utc;
@@ -59,6 +60,20 @@ pub struct Config {
     pub test: TestHooks,
     /// HTTP/2 towards clients (`[h2]`).
     pub h2: H2Settings,
+    /// The user and group to run as once the sockets are bound (`[process]`).
+    pub process: ProcessSettings,
+    /// Client networks whose `X-Tlsterm-Debug: timers` is answered (`[debug] networks`).
+    /// Default: loopback only (127.0.0.0/8, ::1).
+    pub debug_networks: Vec<crate::limits::Cidr>,
+}
+
+/// Privilege drop (`[process]`): after binding the listeners and loading the keys as root,
+/// the process switches to `user` (and `group`, default the user's primary group; the
+/// supplementary groups become just that group). `None` = keep running as started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessSettings {
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 /// HTTP/2 towards clients (`[h2]`). Defaults are the settings deployed today; the SETTINGS
@@ -219,9 +234,18 @@ impl std::fmt::Display for UpstreamAddr {
     }
 }
 
+/// The cache layer (`[upstream]`): one backend (`address`) or an upstream group
+/// (`backends`), how requests are spread over a group, and when a backend is taken out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamConfig {
-    pub address: UpstreamAddr,
+    /// The backends, at least one, distinct; index order is the order in the file.
+    pub backends: Vec<UpstreamAddr>,
+    /// How a backend is chosen per request. Default round-robin.
+    pub balance: Balance,
+    /// Passive health: consecutive failures that take a backend out, and for how long.
+    pub eject: Eject,
+    /// Active health checks; `None` (default) = none.
+    pub check: Option<ActiveCheck>,
     /// Idle keep-alive connections kept per shard. Default 128.
     pub max_idle_per_shard: usize,
     /// Open connections (idle + busy) per shard; at the cap requests queue up to
@@ -230,6 +254,54 @@ pub struct UpstreamConfig {
     /// Load-balancer health checks routed to a small reserved pool, so a saturated main pool
     /// never fails them. `None` = no reserved pool.
     pub health: Option<HealthRoute>,
+}
+
+/// How a backend of the group is chosen for a request (`upstream.balance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// `"round-robin"`: each available backend in turn (per shard).
+    RoundRobin,
+    /// `"least-outstanding"`: the available backend with the fewest requests in flight on
+    /// this shard (ties: in turn). Shard-local counts, so no cross-core traffic per request.
+    LeastOutstanding,
+}
+
+/// Passive health (`upstream.eject_after_failures`, `upstream.eject_duration`): a backend
+/// that fails this many times in a row (connect refused or timed out, closed without
+/// answering on a fresh connection, unparsable response) is skipped for `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eject {
+    /// Consecutive failures that eject; 0 = never eject. Default 3.
+    pub after_failures: u32,
+    /// How long an ejected backend is skipped. Default 10 s.
+    pub duration: Duration,
+}
+
+impl Default for Eject {
+    fn default() -> Self {
+        Eject {
+            after_failures: 3,
+            duration: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Active health checks (`upstream.check_*`): `GET path` with `Host: host` on a fresh
+/// connection to every backend each `interval`; a 2xx or 3xx within `timeout` passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveCheck {
+    /// Request path, e.g. `/varnish-ping`.
+    pub path: String,
+    /// Host header. Default `localhost`.
+    pub host: String,
+    /// Time between checks of one backend. Default 2 s.
+    pub interval: Duration,
+    /// Connect + answer within this. Default 1 s.
+    pub timeout: Duration,
+    /// Consecutive passes that bring a down backend back. Default 2.
+    pub rise: u32,
+    /// Consecutive failures that take an up backend down. Default 3.
+    pub fall: u32,
 }
 
 /// Which requests are health checks, and the reserved pool's size.

@@ -116,10 +116,10 @@ address = "127.0.0.1:9422"
     assert_eq!(
         c.upstream,
         UpstreamConfig {
-            address: UpstreamAddr::Unix(etc.join("run/varnish-frontend-0.socket")),
             max_idle_per_shard: 64,
-            max_connections_per_shard: 0,
-            health: None,
+            ..super::upstream::single(UpstreamAddr::Unix(
+                etc.join("run/varnish-frontend-0.socket")
+            ))
         }
     );
     assert_eq!(
@@ -158,7 +158,7 @@ fn defaults_when_optional_sections_absent() {
     assert_eq!(c.certificates[0].path, dir.path().join("certs/a.pem"));
     assert_eq!(c.tls.default_name, None);
     assert_eq!(
-        c.upstream.address,
+        c.upstream.backends[0],
         UpstreamAddr::Unix("/run/varnish.socket".into())
     );
     assert_eq!(c.upstream.max_idle_per_shard, 128);
@@ -207,7 +207,7 @@ fn other_values() {
     let (_d, path) = setup("tcp", &format!("{tcp}\n[log]\naccess = \"off\"\n"));
     let c = Config::from_file(&path).unwrap();
     assert_eq!(
-        c.upstream.address,
+        c.upstream.backends[0],
         UpstreamAddr::Tcp("[::1]:6081".parse().unwrap())
     );
     assert_eq!(c.log.access, AccessLog::Off);
@@ -481,7 +481,7 @@ fn quick_start() {
     assert_eq!(c.certificates.len(), 2);
     assert_eq!(c.certificates[0].path, a);
     assert_eq!(
-        c.upstream.address,
+        c.upstream.backends[0],
         UpstreamAddr::Unix("/run/v.socket".into())
     );
     assert_eq!(c.upstream.max_idle_per_shard, 128);
@@ -497,7 +497,7 @@ fn quick_start() {
     let c = Config::quick(&q2).unwrap();
     assert_eq!(c.shards, ShardSpec::Auto { node: None });
     assert_eq!(
-        c.upstream.address,
+        c.upstream.backends[0],
         UpstreamAddr::Tcp("127.0.0.1:6081".parse().unwrap())
     );
 
