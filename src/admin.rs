@@ -47,6 +47,8 @@ pub struct AdminState {
     pub reload_counters: Arc<ReloadCounters>,
     pub ocsp_fetch: Option<Arc<crate::reload::FetchStatus>>,
     pub cfg: Arc<Config>,
+    /// Health of the cache backends (for the per-backend metrics).
+    pub upstream_health: Arc<crate::upstream::Health>,
     pub started: SystemTime,
     /// Seconds the previous `/metrics` render took.
     pub last_scrape: Cell<f64>,
@@ -215,6 +217,7 @@ fn process_info(state: &AdminState) -> ProcessInfo {
         .map(|f| f.certs.lock().unwrap_or_else(|e| e.into_inner()).clone())
         .unwrap_or_default();
     ProcessInfo {
+        backends: state.upstream_health.facts(clock::now()),
         resident_bytes: resident_bytes().unwrap_or(0),
         open_fds: std::fs::read_dir("/proc/self/fd")
             .map(|d| d.count() as u64)

@@ -9,13 +9,14 @@
 //! - [`limits`]: connection slots per listener and the per-client-IP cap.
 //! - [`proxy`]: the connection driver (the only code that reads and writes client sockets).
 //! - [`redirect`]: the plain-HTTP listener's redirect/403/exempt decisions.
-//! - [`upstream`]: per-shard keep-alive pool towards the cache layer.
+//! - [`upstream`]: the upstream group: per-shard keep-alive pools per backend, balancing, health.
 //! - [`sli`]: per-request timers, termination state, SLI verdict.
 //! - [`log`]: access-log lines, buffered per shard.
 //! - [`metrics`]: shard-local counters and histograms, Prometheus text on scrape.
 //! - [`admin`]: the admin HTTP listener (`/metrics`, `/healthz`, drain).
 //! - [`reload`]: live TLS state (certificates, staples, ticket keys) and the reloader thread.
 //! - [`sdnotify`]: systemd readiness and the per-shard-heartbeat watchdog.
+//! - [`privdrop`]: the switch to `[process] user`/`group` once sockets are bound and keys read.
 //! - [`clock`]: the one place that reads the clock.
 //! - [`rt`]: runtime glue (socket creation, the single `unsafe` fd hand-over to glommio).
 //! - [`demo`] and [`origin`]: the embedded quick-start and a tiny HTTP origin.
@@ -30,6 +31,7 @@ pub mod limits;
 pub mod log;
 pub mod metrics;
 pub mod origin;
+pub mod privdrop;
 pub mod proxy;
 pub mod redirect;
 pub mod reload;

@@ -15,6 +15,7 @@ use signal_hook::iterator::Signals;
 
 use tlsterm::config::{AccessLog, Config, QuickStart};
 use tlsterm::metrics::ReloadCounters;
+use tlsterm::privdrop;
 use tlsterm::reload::{self, Publisher, ReloadTrigger};
 use tlsterm::sdnotify::{self, Heartbeats, Notifier};
 use tlsterm::shard::{self, Control, Shared};
@@ -173,7 +174,13 @@ fn serve(mut cfg: Config) -> Result<()> {
         _ => None,
     };
     let control = Arc::new(Control::default());
-    let upstream = cfg.upstream.backends.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let upstream = cfg
+        .upstream
+        .backends
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let cfg = Arc::new(cfg);
     let reload_counters = Arc::new(ReloadCounters::default());
     let reloader = reload::spawn_reloader(
@@ -185,7 +192,17 @@ fn serve(mut cfg: Config) -> Result<()> {
     let ocsp_fetch =
         reload::spawn_fetcher(&cfg, Arc::clone(&control)).context("starting the OCSP fetcher")?;
     let heartbeats = Heartbeats::new(cpus.len());
+    let upstream_health = Arc::new(tlsterm::upstream::Health::new(
+        &cfg.upstream,
+        tlsterm::clock::now(),
+    ));
+    let stop_checks = Arc::clone(&control);
+    tlsterm::upstream::check::spawn(&cfg.upstream, Arc::clone(&upstream_health), move || {
+        stop_checks.stop_requested()
+    })
+    .context("starting the upstream health checker")?;
     let shared = Shared {
+        upstream_health,
         heartbeats: Arc::clone(&heartbeats),
         cfg,
         ocsp_fetch,
@@ -195,7 +212,24 @@ fn serve(mut cfg: Config) -> Result<()> {
         control: Arc::clone(&control),
         log_file,
     };
-    let running = shard::start(shared, &cpus, || Ok(()))?;
+    // Everything that needs root is done by now except binding, which `shard::start` does
+    // before calling this closure: keys are loaded, the access log is open. The reloader, the
+    // OCSP fetcher and the upstream health checker already run; the switch applies to them too
+    // (glibc changes the ids of every thread; privdrop checks each one), so reloads re-read
+    // keys as the unprivileged user.
+    let process = shared.cfg.process.clone();
+    let after_bind = move || match privdrop::drop_privileges(&process) {
+        Ok(Some(d)) => {
+            eprintln!(
+                "tlsterm: running as user {} (uid {}), group {} (gid {})",
+                d.user, d.uid, d.group, d.gid
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(std::io::Error::other(format!("dropping privileges: {e}"))),
+    };
+    let running = shard::start(shared, &cpus, after_bind)?;
     for addr in &running.addresses {
         eprintln!("tlsterm: listening on {addr}");
     }

@@ -32,7 +32,7 @@ use crate::proxy::{serve_connection, serve_plain, Front, Latch, ShardCtx, ShardT
 use crate::reload::{Publisher, ReloadTrigger, TlsState};
 use crate::rt;
 use crate::tls::{server_config_with, ServerOptions};
-use crate::upstream::Pool;
+use crate::upstream::Group;
 
 /// Connection slots per shard on a plain-HTTP (redirect) listener.
 const DEFAULT_PLAIN_SHARE: usize = 10_000;
@@ -101,6 +101,8 @@ pub struct Shared {
     /// OCSP fetch outcomes, when `ocsp.fetch` is on.
     pub ocsp_fetch: Option<Arc<crate::reload::FetchStatus>>,
     pub control: Arc<Control>,
+    /// Health of the cache backends, shared by every shard and the checker.
+    pub upstream_health: Arc<crate::upstream::Health>,
     /// Access-log file, opened once by the main thread (cloned per shard).
     pub log_file: Option<Arc<std::fs::File>>,
 }
@@ -237,20 +239,11 @@ async fn shard_main(
     };
     let ctx = Rc::new(ShardCtx {
         id,
-        pool: Pool::new(
-            cfg.upstream.backends[0].clone(),
-            cfg.upstream.max_idle_per_shard,
-            cfg.upstream.max_connections_per_shard,
+        upstream: Group::new(
+            &cfg.upstream,
             cfg.timeouts.connect,
+            Arc::clone(&shared.upstream_health),
         ),
-        health_pool: cfg.upstream.health.as_ref().map(|h| {
-            Pool::new(
-                cfg.upstream.backends[0].clone(),
-                h.connections_per_shard,
-                h.connections_per_shard,
-                cfg.timeouts.connect,
-            )
-        }),
         cfg,
         tls: std::cell::RefCell::new(tls),
         log: AccessLog::new(sink),
@@ -318,6 +311,7 @@ async fn shard_main(
                 reload_counters: Arc::clone(&shared.reload_counters),
                 ocsp_fetch: shared.ocsp_fetch.clone(),
                 cfg: Arc::clone(&ctx.cfg),
+                upstream_health: Arc::clone(&shared.upstream_health),
                 started: crate::clock::wall(),
                 last_scrape: std::cell::Cell::new(0.0),
             },
@@ -339,7 +333,7 @@ async fn shard_main(
     for t in accept_tasks {
         t.await;
     }
-    ctx.pool.clear();
+    ctx.upstream.clear();
     let grace = ctx.cfg.timeouts.grace;
     if rt::within(grace, gate.close()).await.is_none() {
         eprintln!(

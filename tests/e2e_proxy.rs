@@ -431,3 +431,66 @@ fn tls12_properties_use_openssl_cipher_names() {
         ]
     );
 }
+
+/// `X-Tlsterm-Debug: timers` from a trusted network (loopback by default) gets the timers in a
+/// response header, over HTTP/1.1 and HTTP/2; the request field never reaches the cache; an
+/// untrusted client (loopback left out of `[debug] networks`) gets nothing.
+#[test]
+fn debug_header_for_trusted_clients_only() {
+    let env = start("debug", Upstream::VarnishUnix, &[0], "");
+    let backend = format!("unix:{}", env.varnish().sock.display());
+    for proto in ["--http1.1", "--http2"] {
+        let (resp, body, _) = env.curl("/headers", &[proto, "-H", "X-Tlsterm-Debug: timers"]);
+        assert_eq!(resp.status, 200, "{proto}");
+        let v = resp
+            .header("x-tlsterm-debug")
+            .unwrap_or_else(|| panic!("{proto}: no debug header in {resp:?}"));
+        let fields: Vec<(&str, &str)> = v.split("; ").filter_map(|f| f.split_once('=')).collect();
+        let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "shard",
+                "backend",
+                "TR",
+                "Tw",
+                "Tc",
+                "Tr",
+                "internal_us",
+                "term"
+            ],
+            "{proto}: {v}"
+        );
+        assert_eq!(fields[0].1, "0");
+        assert_eq!(fields[1].1, backend);
+        assert_eq!(fields[7].1, "--");
+        for (name, value) in &fields[2..7] {
+            let n: i64 = value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={value} in {v}"));
+            assert!((0..10_000_000).contains(&n), "{name}={value} in {v}");
+        }
+        let saw = origin_saw(&body);
+        assert!(
+            values(&saw, "x-tlsterm-debug").is_empty(),
+            "{proto}: the debug field reached the cache: {saw:?}"
+        );
+    }
+    // Without the request field: no header.
+    let (resp, _, _) = env.curl("/bytes/1", &["--http1.1"]);
+    assert_eq!(resp.header("x-tlsterm-debug"), None);
+
+    let untrusted = start(
+        "debug-untrusted",
+        Upstream::VarnishUnix,
+        &[0],
+        "[debug]\nnetworks = [\"10.0.0.0/8\"]\n",
+    );
+    let (resp, _, _) = untrusted.curl("/bytes/1", &["--http1.1", "-H", "X-Tlsterm-Debug: timers"]);
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("x-tlsterm-debug"),
+        None,
+        "not a trusted network"
+    );
+}

@@ -256,6 +256,13 @@ pub struct UpstreamConfig {
     pub health: Option<HealthRoute>,
 }
 
+impl UpstreamConfig {
+    /// One backend, every other setting at its default.
+    pub fn single(address: UpstreamAddr) -> Self {
+        upstream::single(address)
+    }
+}
+
 /// How a backend of the group is chosen for a request (`upstream.balance`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Balance {

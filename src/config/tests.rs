@@ -635,3 +635,151 @@ fn tls_groups() {
     let c = Config::from_file(&path).unwrap();
     assert_eq!(c.tls.groups, Group::DEFAULT.to_vec());
 }
+
+const GROUP: &str = r#"
+[[listener]]
+address = "127.0.0.1:8443"
+
+[[certificate]]
+pem = "certs/a.pem"
+
+[upstream]
+backends = ["unix:run/fe-0.sock", "127.0.0.1:6081"]
+balance = "least-outstanding"
+eject_after_failures = 5
+eject_duration = "30s"
+check_path = "/varnish-ping"
+check_host = "healthcheck.example"
+check_interval = "500ms"
+check_timeout = "250ms"
+check_rise = 3
+check_fall = 4
+
+[process]
+user = "tlsterm"
+
+[debug]
+networks = ["10.0.0.0/8"]
+"#;
+
+#[test]
+fn upstream_group_with_health_and_process() {
+    let (dir, path) = setup("group", GROUP);
+    let c = Config::from_file(&path).unwrap();
+    let up = &c.upstream;
+    assert_eq!(
+        up.backends,
+        vec![
+            UpstreamAddr::Unix(dir.path().join("run/fe-0.sock")),
+            UpstreamAddr::Tcp("127.0.0.1:6081".parse().unwrap()),
+        ]
+    );
+    assert_eq!(up.balance, super::Balance::LeastOutstanding);
+    assert_eq!(
+        up.eject,
+        super::Eject {
+            after_failures: 5,
+            duration: Duration::from_secs(30)
+        }
+    );
+    assert_eq!(
+        up.check,
+        Some(super::ActiveCheck {
+            path: "/varnish-ping".into(),
+            host: "healthcheck.example".into(),
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_millis(250),
+            rise: 3,
+            fall: 4,
+        })
+    );
+    assert_eq!(c.process.user.as_deref(), Some("tlsterm"));
+    assert_eq!(c.process.group, None);
+    assert_eq!(c.debug_networks, vec!["10.0.0.0/8".parse().unwrap()]);
+    let text = c.check(year(2030)).unwrap();
+    assert!(text.contains("least-outstanding"), "{text}");
+    assert!(text.contains("runs as      tlsterm"), "{text}");
+}
+
+#[test]
+fn upstream_group_defaults() {
+    let (_d, path) = setup("group-defaults", MINIMAL);
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.upstream.balance, super::Balance::RoundRobin);
+    assert_eq!(c.upstream.eject, super::Eject::default());
+    assert_eq!(c.upstream.eject.after_failures, 3);
+    assert_eq!(c.upstream.check, None);
+    assert_eq!(c.process, super::ProcessSettings::default());
+    assert_eq!(c.debug_networks.len(), 2, "loopback v4 and v6");
+}
+
+#[test]
+fn bad_upstream_group() {
+    let cases = [
+        (
+            MINIMAL.replace("[upstream]\n", "[upstream]\nbackends = [\"127.0.0.1:1\"]\n"),
+            "upstream.backends",
+            "not both",
+        ),
+        (
+            GROUP.replace("\"127.0.0.1:6081\"", "\"unix:run/fe-0.sock\""),
+            "upstream.backends[1]",
+            "listed twice",
+        ),
+        (
+            GROUP.replace("[\"unix:run/fe-0.sock\", \"127.0.0.1:6081\"]", "[]"),
+            "upstream.backends",
+            "empty",
+        ),
+        (
+            GROUP.replace("127.0.0.1:6081", "varnish:6081"),
+            "upstream.backends[1]",
+            "unix:/path/to/socket",
+        ),
+        (
+            GROUP.replace("least-outstanding", "random"),
+            "upstream.balance",
+            "\"random\"",
+        ),
+        (
+            GROUP.replace("check_path = \"/varnish-ping\"\n", ""),
+            "upstream.check_host",
+            "without upstream.check_path",
+        ),
+        (
+            GROUP.replace("check_rise = 3", "check_rise = 0"),
+            "upstream.check_rise",
+            "1 or more",
+        ),
+        (
+            GROUP.replace("\"500ms\"", "\"0s\""),
+            "upstream.check_interval",
+            "greater than zero",
+        ),
+        (
+            GROUP.replace("eject_after_failures = 5", "eject_after_failures = -1"),
+            "upstream.eject_after_failures",
+            "0 (never)",
+        ),
+        (
+            GROUP.replace("user = \"tlsterm\"", "group = \"tlsterm\""),
+            "process.group",
+            "needs process.user",
+        ),
+        (
+            GROUP.replace("user = \"tlsterm\"", "user = \"a:b\""),
+            "process.user",
+            "not a user or group name",
+        ),
+        (
+            GROUP.replace("10.0.0.0/8", "10.0.0.0/40"),
+            "debug.networks[0]",
+            "prefix length",
+        ),
+    ];
+    for (i, (text, key, reason)) in cases.iter().enumerate() {
+        let e = err_of(&format!("bad-group-{i}"), text);
+        assert_eq!(e.key, *key, "case {i}: {e}");
+        assert!(e.reason.contains(reason), "case {i}: {e}");
+    }
+}

@@ -192,10 +192,7 @@ pub(crate) fn process(p: Option<FileProcess>) -> Result<ProcessSettings, Bad> {
 
 /// Loopback: where the debug header is answered when `[debug] networks` is absent.
 pub(crate) fn default_debug_networks() -> Vec<Cidr> {
-    vec![
-        Cidr::loopback_v4(),
-        Cidr::loopback_v6(),
-    ]
+    vec![Cidr::loopback_v4(), Cidr::loopback_v6()]
 }
 
 /// The `[debug]` section: the networks whose `X-Tlsterm-Debug` requests are answered.

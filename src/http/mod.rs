@@ -44,6 +44,7 @@
 //! - [`local::write_local_response`]
 
 pub mod chunked;
+pub mod debug;
 pub mod framing;
 pub mod h2map;
 mod head;

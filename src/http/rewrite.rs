@@ -8,7 +8,8 @@
 //! `X-Connection-Properties`.
 //!
 //! Removed: client copies of X-Client-IP, X-Client-Port, X-Forwarded-Proto, X-Forwarded-Host,
-//! X-Forwarded-Port, X-Connection-Properties (the client never sets them), hop-by-hop fields
+//! X-Forwarded-Port, X-Connection-Properties (the client never sets them), X-Tlsterm-Debug
+//! (a request to tlsterm itself, see [`super::debug`]), hop-by-hop fields
 //! (Connection, Keep-Alive, Proxy-Connection, TE, Upgrade) and the fields the client's
 //! Connection header lists, except Host, Content-Length, Transfer-Encoding and Expect, which are
 //! always kept (the body is forwarded verbatim with the client's framing).
@@ -21,14 +22,16 @@ use super::request::RequestHead;
 use std::io::Write;
 use std::net::IpAddr;
 
-/// Client-supplied fields that only the proxy may set.
-const PROXY_OWNED: [&str; 6] = [
+/// Client-supplied fields that only the proxy may set (and tlsterm's own debug request
+/// field, which is for tlsterm, not the cache).
+const PROXY_OWNED: [&str; 7] = [
     "x-client-ip",
     "x-client-port",
     "x-forwarded-proto",
     "x-forwarded-host",
     "x-forwarded-port",
     "x-connection-properties",
+    "x-tlsterm-debug",
 ];
 
 /// How the client reached the proxy.

@@ -27,8 +27,11 @@
 //! | `tlsterm_connections_open` | gauge | `shard` |
 //! | `tlsterm_upstream_connections_opened_total` | counter | — |
 //! | `tlsterm_upstream_connect_failures_total` | counter | — |
-//! | `tlsterm_upstream_pool_idle` | gauge | `shard` |
-//! | `tlsterm_upstream_pool_open` | gauge | `shard` (idle + busy connections of the main pool) |
+//! | `tlsterm_upstream_backend_up` | gauge | `backend` (1 = checks pass and not ejected) |
+//! | `tlsterm_upstream_backend_ejections_total` | counter | `backend` |
+//! | `tlsterm_upstream_backend_check_failures_total` | counter | `backend` |
+//! | `tlsterm_upstream_pool_idle` | gauge | `shard` (all backends) |
+//! | `tlsterm_upstream_pool_open` | gauge | `shard` (idle + busy connections of the main pools) |
 //! | `tlsterm_accept_paused_total` | counter | — (accepting paused at `maxconn`) |
 //! | `tlsterm_limit_rejections_total` | counter | `kind` (per_ip_penalty: connection closed at accept; per_ip_cap: request over the cap) |
 //! | `tlsterm_certificate_expiry_seconds` | gauge | `cert` (file name), `kind` |

@@ -35,6 +35,8 @@ pub struct ProcessInfo {
     pub draining: bool,
     /// Reloads, staples, ticket keys, OCSP fetches.
     pub tls: TlsFacts,
+    /// Per cache backend: availability, ejections, failed active checks.
+    pub backends: Vec<crate::upstream::health::BackendFacts>,
 }
 
 /// TLS operations facts gathered at scrape time.
@@ -299,6 +301,8 @@ pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
         sum(shards, |s| &s.upstream_connect_failures)
     );
 
+    render_backends(&mut out, &process.backends);
+
     family(
         &mut out,
         "tlsterm_accept_paused_total",
@@ -405,6 +409,51 @@ pub fn render(shards: &[Arc<ShardMetrics>], process: &ProcessInfo) -> String {
         escape(process.version)
     );
     out
+}
+
+fn render_backends(out: &mut String, backends: &[crate::upstream::health::BackendFacts]) {
+    family(
+        out,
+        "tlsterm_upstream_backend_up",
+        "gauge",
+        "1 when the cache backend takes requests (active checks pass, not ejected).",
+    );
+    for b in backends {
+        let _ = writeln!(
+            out,
+            "tlsterm_upstream_backend_up{{backend=\"{}\"}} {}",
+            escape(&b.name),
+            u8::from(b.available)
+        );
+    }
+    family(
+        out,
+        "tlsterm_upstream_backend_ejections_total",
+        "counter",
+        "Times the backend was ejected after consecutive request failures.",
+    );
+    for b in backends {
+        let _ = writeln!(
+            out,
+            "tlsterm_upstream_backend_ejections_total{{backend=\"{}\"}} {}",
+            escape(&b.name),
+            b.ejections
+        );
+    }
+    family(
+        out,
+        "tlsterm_upstream_backend_check_failures_total",
+        "counter",
+        "Active health checks of the backend that failed.",
+    );
+    for b in backends {
+        let _ = writeln!(
+            out,
+            "tlsterm_upstream_backend_check_failures_total{{backend=\"{}\"}} {}",
+            escape(&b.name),
+            b.checks_failed
+        );
+    }
 }
 
 fn render_tls(out: &mut String, t: &TlsFacts) {
@@ -556,6 +605,12 @@ mod tests {
             &ProcessInfo {
                 version: "0.1.0",
                 certificates: vec![("a.pem".into(), "ECDSA", 86_400)],
+                backends: vec![crate::upstream::health::BackendFacts {
+                    name: "unix:/run/varnish.sock".into(),
+                    available: false,
+                    ejections: 2,
+                    checks_failed: 5,
+                }],
                 ..ProcessInfo::default()
             },
         );
@@ -576,6 +631,9 @@ mod tests {
             "haproxy_frontend_http_responses_total{proxy=\"tlsterm\",code=\"other\"} 0",
             "tlsterm_certificate_expiry_seconds{cert=\"a.pem\",kind=\"ECDSA\"} 86400",
             "tlsterm_build_info{version=\"0.1.0\"} 1",
+            "tlsterm_upstream_backend_up{backend=\"unix:/run/varnish.sock\"} 0",
+            "tlsterm_upstream_backend_ejections_total{backend=\"unix:/run/varnish.sock\"} 2",
+            "tlsterm_upstream_backend_check_failures_total{backend=\"unix:/run/varnish.sock\"} 5",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

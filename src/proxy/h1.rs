@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::body::{self, Limits};
 use super::io::{ByteStream, Inbound};
-use super::leg::{acquire, read_response_head, ExchangeState, HeadFail, Leg};
+use super::leg::{debug_requested, debug_value, send_head, ExchangeState, HeadFail, Leg};
 use super::outcome::Failure;
 use super::{ClientInfo, ShardCtx};
 use crate::clock;
@@ -265,6 +265,7 @@ async fn forward<S: ByteStream>(
     state: &mut ExchangeState,
 ) -> Result<(), Failure> {
     let t = &ctx.cfg.timeouts;
+    state.debug = debug_requested(ctx, info, head);
     let mut out = Vec::with_capacity(1024 + head.headers.len() * 64);
     write_upstream_request(
         head,
@@ -297,44 +298,15 @@ async fn forward<S: ByteStream>(
         // Test-only (TLSTERM_TEST_DELAY_MS): the proxy itself holds the request.
         glommio::timer::sleep(delay).await;
     }
-    let kind = ctx.pool_kind(head.host.as_deref(), &head.target);
-    let mut retried = false;
-    let (mut leg, response) = loop {
-        let mut leg = acquire(ctx, kind, times).await?;
-        let reused = leg.uses > 0;
-        let sent = leg.io.write_all(&out, t.server).await;
-        if times.head_sent.is_none() {
-            times.head_sent = Some(clock::now());
-        }
-        let may_retry = reused && replayable && !retried;
-        if let Err(f) = sent {
-            if may_retry {
-                retried = true;
-                continue;
-            }
-            return Err(Failure::from_upstream(f, Phase::Headers));
-        }
-        if !replayable {
-            break (leg, None);
-        }
-        state.request_body_done = true;
-        times.body_sent = times.head_sent;
-        match read_response_head(&mut leg.io, head, t.server).await {
-            Err(HeadFail::ClosedEarly) if may_retry => {
-                retried = true;
-                continue;
-            }
-            Err(e) => return Err(e.into_failure()),
-            Ok(resp) => break (leg, Some(resp)),
-        }
-    };
+    let (mut leg, response) =
+        send_head(ctx, head, &out, replayable, times, state, t.server).await?;
     conn.consume(inline);
 
     let mut response = response;
     if !state.request_body_done {
         if head.expect_continue {
             // Give the cache a chance to answer 100 Continue (relayed) or a final status.
-            match read_response_head(&mut leg.io, head, CONTINUE_WAIT).await {
+            match leg.read_head(ctx, head, CONTINUE_WAIT).await {
                 Ok(resp) if resp.is_interim() => {
                     relay_interim(conn, &resp, head.version, state, t.client).await?;
                 }
@@ -372,7 +344,8 @@ async fn forward<S: ByteStream>(
     let resp = loop {
         let resp = match response.take() {
             Some(r) => r,
-            None => read_response_head(&mut leg.io, head, t.server)
+            None => leg
+                .read_head(ctx, head, t.server)
                 .await
                 .map_err(HeadFail::into_failure)?,
         };
@@ -404,6 +377,9 @@ async fn respond<S: ByteStream>(
     }
     let mut out = Vec::with_capacity(512 + resp.headers.len() * 64);
     write_client_response_head(&resp, head.version, state.close, &mut out);
+    if state.debug {
+        crate::http::debug::append_to_head(&mut out, &debug_value(ctx, &leg, times));
+    }
     let left = match resp.framing {
         ResponseFraming::Length(n) => {
             let k = leg

@@ -34,6 +34,8 @@ pub(super) struct ExchangeState {
     pub(super) request_body_done: bool,
     /// The client connection must close after this exchange.
     pub(super) close: bool,
+    /// A trusted client asked for `X-Tlsterm-Debug: timers`.
+    pub(super) debug: bool,
 }
 
 /// The upstream side of an exchange in progress.
@@ -43,25 +45,114 @@ pub(super) struct Leg {
     /// The pool capacity the connection holds (freed when the connection closes).
     pub(super) slot: upstream::Slot,
     pub(super) kind: PoolKind,
+    /// Index of the backend in the upstream group.
+    pub(super) backend: usize,
+    /// Counts this exchange in the backend's requests in flight (least-outstanding).
+    _in_flight: upstream::InFlight,
+}
+
+impl Leg {
+    /// Reads the response head (see [`read_response_head`]) and tells the backend's health
+    /// what happened: an answer is a success; a close before any answer on a fresh
+    /// connection, a close midway or an unparsable head is a failure. A timeout is neither
+    /// (a slow object is not a dead cache), nor is a reused connection found closed.
+    pub(super) async fn read_head(
+        &mut self,
+        ctx: &ShardCtx,
+        req: &RequestHead,
+        limit: Duration,
+    ) -> Result<ResponseHead, HeadFail> {
+        let r = read_response_head(&mut self.io, req, limit).await;
+        match &r {
+            Ok(_) => ctx.upstream.health().success(self.backend),
+            Err(HeadFail::ClosedEarly) if self.uses > 0 => {}
+            Err(HeadFail::ClosedEarly | HeadFail::Closed | HeadFail::Invalid) => {
+                backend_failed(ctx, self.backend)
+            }
+            Err(HeadFail::TimedOut) => {}
+        }
+        r
+    }
+}
+
+/// Whether the request gets the debug header: it asks (`X-Tlsterm-Debug: timers`) and the
+/// client is in `[debug] networks`.
+pub(super) fn debug_requested(ctx: &ShardCtx, info: &ClientInfo, head: &RequestHead) -> bool {
+    crate::http::debug::wants_timers(head)
+        && ctx
+            .cfg
+            .debug_networks
+            .iter()
+            .any(|n| n.contains(info.peer.ip()))
+}
+
+/// The debug header's value for the response head about to be written.
+pub(super) fn debug_value(ctx: &ShardCtx, leg: &Leg, times: &RequestTimes) -> String {
+    let mut so_far = *times;
+    so_far.response_head_sent = Some(clock::now());
+    crate::http::debug::value(&crate::http::debug::DebugFacts {
+        shard: ctx.id,
+        backend: ctx.upstream.health().name(leg.backend),
+        timers: so_far.timers(),
+        internal_us: so_far
+            .internal_latency()
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        term: "--",
+    })
+}
+
+/// Counts a failure against backend `b` (logs the ejection it causes).
+fn backend_failed(ctx: &ShardCtx, b: usize) {
+    let health = ctx.upstream.health();
+    if health.failure(b, clock::now()) == upstream::health::Transition::Ejected {
+        eprintln!(
+            "tlsterm: shard{}: backend {} ejected for {} after {} consecutive failures",
+            ctx.id,
+            health.name(b),
+            crate::config::format_duration(ctx.cfg.upstream.eject.duration),
+            ctx.cfg.upstream.eject.after_failures
+        );
+    }
 }
 
 /// Takes a pooled connection or opens one (queueing at the pool's cap); marks the timestamps.
+/// The backend is the group's pick; when connecting to it fails, one more attempt goes to
+/// another backend (the same one when it is alone).
 pub(super) async fn acquire(
     ctx: &ShardCtx,
     kind: PoolKind,
     times: &mut RequestTimes,
 ) -> Result<Leg, Failure> {
-    let pool = ctx.pool(kind);
+    let first = ctx.upstream.pick(clock::now(), None);
+    match acquire_from(ctx, first, kind, times).await {
+        Err(Failure::Connect(_)) => {
+            let second = ctx.upstream.pick(clock::now(), Some(first));
+            acquire_from(ctx, second, kind, times).await
+        }
+        r => r,
+    }
+}
+
+async fn acquire_from(
+    ctx: &ShardCtx,
+    backend: usize,
+    kind: PoolKind,
+    times: &mut RequestTimes,
+) -> Result<Leg, Failure> {
+    let pool = ctx.upstream.pool(backend, kind);
     let now = clock::now();
+    let leg = |c: upstream::Conn| Leg {
+        io: Inbound::with_buffer(c.stream, c.buf),
+        uses: c.uses,
+        slot: c.slot,
+        kind,
+        backend,
+        _in_flight: ctx.upstream.in_flight(backend),
+    };
     if let Some(c) = pool.take_idle(now) {
         ctx.note_pool();
         times.upstream_ready = Some(clock::now());
-        return Ok(Leg {
-            io: Inbound::with_buffer(c.stream, c.buf),
-            uses: c.uses,
-            slot: c.slot,
-            kind,
-        });
+        return Ok(leg(c));
     }
     let slot = pool
         .reserve(ctx.cfg.timeouts.queue)
@@ -69,18 +160,67 @@ pub(super) async fn acquire(
         .ok_or(Failure::QueueTimeout)?;
     let now = clock::now();
     times.connect_start.get_or_insert(now);
-    let (result, failed_attempts) = pool.connect(slot, now).await;
-    ctx.metrics.upstream_connect_failures.add(failed_attempts);
-    let c = result.map_err(Failure::Connect)?;
-    ctx.metrics.upstream_opened.add(1);
-    ctx.note_pool();
-    times.upstream_ready = Some(clock::now());
-    Ok(Leg {
-        io: Inbound::with_buffer(c.stream, c.buf),
-        uses: c.uses,
-        slot: c.slot,
-        kind,
-    })
+    match pool.connect(slot, now).await {
+        Ok(c) => {
+            ctx.metrics.upstream_opened.add(1);
+            ctx.note_pool();
+            times.upstream_ready = Some(clock::now());
+            Ok(leg(c))
+        }
+        Err(e) => {
+            ctx.metrics.upstream_connect_failures.add(1);
+            backend_failed(ctx, backend);
+            Err(Failure::Connect(e))
+        }
+    }
+}
+
+/// Sends the request head (with any body bytes already framed into `wire`) on a connection
+/// from [`acquire`] (the reserved health-check pool for health checks), shared by both fronts. When the request is `replayable` (no body left to
+/// send) it also reads the response head; a reused connection found closed before answering
+/// is replaced once by another (the cache closed it while idle). Returns the leg and, when
+/// read, the response head; `state.request_body_done` and the head/body timestamps are set.
+pub(super) async fn send_head(
+    ctx: &ShardCtx,
+    head: &RequestHead,
+    wire: &[u8],
+    replayable: bool,
+    times: &mut RequestTimes,
+    state: &mut ExchangeState,
+    limit: Duration,
+) -> Result<(Leg, Option<ResponseHead>), Failure> {
+    let kind = ctx.pool_kind(head.host.as_deref(), &head.target);
+    let mut retried = false;
+    loop {
+        let mut leg = acquire(ctx, kind, times).await?;
+        let reused = leg.uses > 0;
+        let sent = leg.io.write_all(wire, limit).await;
+        times.head_sent.get_or_insert_with(clock::now);
+        let may_retry = reused && replayable && !retried;
+        if let Err(f) = sent {
+            if may_retry {
+                retried = true;
+                continue;
+            }
+            if !reused {
+                backend_failed(ctx, leg.backend);
+            }
+            return Err(Failure::from_upstream(f, Phase::Headers));
+        }
+        if !replayable {
+            return Ok((leg, None));
+        }
+        state.request_body_done = true;
+        times.body_sent = times.head_sent;
+        match leg.read_head(ctx, head, limit).await {
+            Err(HeadFail::ClosedEarly) if may_retry => {
+                retried = true;
+                continue;
+            }
+            Err(e) => return Err(e.into_failure()),
+            Ok(resp) => return Ok((leg, Some(resp))),
+        }
+    }
 }
 
 /// Why no response head was read.
@@ -213,8 +353,13 @@ pub(super) fn give_back(ctx: &ShardCtx, leg: Leg, resp: &ResponseHead, state: &E
         return;
     }
     if let (stream, Some(buf)) = leg.io.into_parts() {
-        ctx.pool(leg.kind)
-            .put_back(stream, buf, leg.uses, leg.slot, clock::now());
+        ctx.upstream.pool(leg.backend, leg.kind).put_back(
+            stream,
+            buf,
+            leg.uses,
+            leg.slot,
+            clock::now(),
+        );
         ctx.note_pool();
     }
 }

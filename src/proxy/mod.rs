@@ -34,7 +34,8 @@ use crate::metrics::{HandshakeOutcome, Resumption, ShardMetrics, TlsVersion};
 use crate::rt::within;
 use crate::tls::props::{connection_properties, SessionInfo};
 use crate::tls::{CertKind, CertStore};
-use crate::upstream::Pool;
+use crate::upstream::Group;
+pub use crate::upstream::PoolKind;
 
 /// Everything a shard's connections share. Lives in an `Rc` on one executor.
 #[derive(Debug)]
@@ -43,10 +44,8 @@ pub struct ShardCtx {
     pub cfg: Arc<Config>,
     /// This shard's TLS configuration, replaced when a new state is published.
     pub tls: RefCell<ShardTls>,
-    /// Keep-alive connections to the cache.
-    pub pool: Pool,
-    /// The small pool reserved for load-balancer health checks, when configured.
-    pub health_pool: Option<Pool>,
+    /// The cache backends: keep-alive pools (and health-check pools) per backend.
+    pub upstream: Group,
     pub log: AccessLog,
     /// Keep-alive ends: idle connections close, busy ones after their current response.
     pub draining: Latch,
@@ -62,33 +61,23 @@ pub struct ShardCtx {
     pub control: Arc<crate::shard::Control>,
 }
 
-/// Which of a shard's upstream pools an exchange uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolKind {
-    Main,
-    Health,
-}
-
 impl ShardCtx {
-    /// The pool for a request: health checks go to the reserved pool when there is one.
+    /// The pool kind for a request: health checks go to the reserved pools when configured.
     pub fn pool_kind(&self, host: Option<&str>, target: &str) -> PoolKind {
-        match (&self.health_pool, &self.cfg.upstream.health) {
-            (Some(_), Some(route)) if route.matches(host, target) => PoolKind::Health,
+        match &self.cfg.upstream.health {
+            Some(route) if route.matches(host, target) => PoolKind::Health,
             _ => PoolKind::Main,
         }
     }
 
-    /// Refreshes the main pool's gauges (idle and open connections).
+    /// Refreshes the main pools' gauges (idle and open connections, all backends).
     pub fn note_pool(&self) {
-        self.metrics.upstream_idle.set(self.pool.idle_len() as u64);
-        self.metrics.upstream_open.set(self.pool.open_len() as u64);
-    }
-
-    pub fn pool(&self, kind: PoolKind) -> &Pool {
-        match (kind, &self.health_pool) {
-            (PoolKind::Health, Some(p)) => p,
-            _ => &self.pool,
-        }
+        self.metrics
+            .upstream_idle
+            .set(self.upstream.idle_len() as u64);
+        self.metrics
+            .upstream_open
+            .set(self.upstream.open_len() as u64);
     }
 }
 

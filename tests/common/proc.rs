@@ -216,6 +216,17 @@ impl Tlsterm {
         })
     }
 
+    /// Waits (up to `within`) for a diagnostics (stderr) line satisfying `pred`; panics with
+    /// every line when none appears.
+    pub fn wait_stderr(&self, what: &str, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.stderr.wait_for(within, pred).unwrap_or_else(|| {
+            panic!(
+                "no stderr line {what} within {within:?}; stderr:\n{}",
+                self.stderr_lines().join("\n")
+            )
+        })
+    }
+
     /// Waits (up to [`LOG_DEADLINE`]) until at least `n` access-log lines exist; returns all
     /// lines so far (fewer than `n` if the deadline passed).
     pub fn wait_log_count(&self, n: usize) -> Vec<String> {

@@ -26,7 +26,7 @@ use h2::{Reason, RecvStream};
 
 use super::super::body::Limits;
 use super::super::leg::{
-    acquire, give_back, read_response_head, record, ExchangeState, HeadFail, Leg,
+    debug_requested, debug_value, give_back, record, send_head, ExchangeState, HeadFail, Leg,
 };
 use super::super::outcome::Failure;
 use super::super::{ClientInfo, ShardCtx};
@@ -175,6 +175,7 @@ async fn forward(
     state: &mut ExchangeState,
 ) -> Result<(), Failure> {
     let t = &ctx.cfg.timeouts;
+    state.debug = debug_requested(ctx, info, head);
     let mut wire = Vec::with_capacity(1024 + head.headers.len() * 64);
     write_upstream_request(
         head,
@@ -198,40 +199,13 @@ async fn forward(
         // Test-only (TLSTERM_TEST_DELAY_MS): the proxy itself holds the request.
         glommio::timer::sleep(delay).await;
     }
-    let kind = ctx.pool_kind(head.host.as_deref(), &head.target);
-    let mut retried = false;
-    let (mut leg, mut response) = loop {
-        let mut leg = acquire(ctx, kind, times).await?;
-        let reused = leg.uses > 0;
-        let sent = leg.io.write_all(&wire, t.server).await;
-        times.head_sent.get_or_insert_with(clock::now);
-        let may_retry = reused && replayable && !retried;
-        if let Err(f) = sent {
-            if may_retry {
-                retried = true;
-                continue;
-            }
-            return Err(Failure::from_upstream(f, Phase::Headers));
-        }
-        if !replayable {
-            break (leg, None);
-        }
-        state.request_body_done = true;
-        times.body_sent = times.head_sent;
-        match read_response_head(&mut leg.io, head, t.server).await {
-            Err(HeadFail::ClosedEarly) if may_retry => {
-                retried = true;
-                continue;
-            }
-            Err(e) => return Err(e.into_failure()),
-            Ok(resp) => break (leg, Some(resp)),
-        }
-    };
+    let (mut leg, mut response) =
+        send_head(ctx, head, &wire, replayable, times, state, t.server).await?;
 
     if !state.request_body_done {
         if head.expect_continue && first.is_none() {
             // Give the cache a chance to answer 100 Continue (relayed) or a final status.
-            match read_response_head(&mut leg.io, head, CONTINUE_WAIT).await {
+            match leg.read_head(ctx, head, CONTINUE_WAIT).await {
                 Ok(resp) if resp.is_interim() => relay_interim(out, &resp)?,
                 // A final answer before the body: the body is not read (the upstream
                 // connection is not pooled, its request being incomplete).
@@ -255,7 +229,8 @@ async fn forward(
     let resp = loop {
         let resp = match response.take() {
             Some(r) => r,
-            None => read_response_head(&mut leg.io, head, t.server)
+            None => leg
+                .read_head(ctx, head, t.server)
                 .await
                 .map_err(HeadFail::into_failure)?,
         };
@@ -288,7 +263,14 @@ async fn respond(
     state: &mut ExchangeState,
 ) -> Result<(), Failure> {
     let t = &ctx.cfg.timeouts;
-    let head = h2map::response_head(&resp).map_err(|_| Failure::BadResponse)?;
+    let mut head = h2map::response_head(&resp).map_err(|_| Failure::BadResponse)?;
+    if state.debug {
+        let v = debug_value(ctx, &leg, times);
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            head.headers_mut()
+                .insert(http::HeaderName::from_static("x-tlsterm-debug"), v);
+        }
+    }
     let empty = matches!(
         resp.framing,
         ResponseFraming::Empty | ResponseFraming::Length(0)

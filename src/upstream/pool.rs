@@ -1,11 +1,11 @@
-//! The shard-local keep-alive pool of HTTP/1.1 connections to the cache layer.
+//! The shard-local keep-alive pool of HTTP/1.1 connections to one cache backend.
 //!
-//! One [`Pool`] per shard (no locks, no atomics): idle connections are kept LIFO (the most
-//! recently used connection is the least likely to have been closed by the cache for idleness)
-//! and reused across clients, as HAProxy's `http-reuse always` does. Connecting has a timeout
-//! and one retry on failure. An idle connection older than [`Pool::max_idle_age`] is dropped
-//! instead of reused, since the cache closes idle connections on its own schedule (Varnish's
-//! `timeout_idle`, 5 s by default).
+//! One [`Pool`] per backend per shard (no locks, no atomics): idle connections are kept LIFO
+//! (the most recently used connection is the least likely to have been closed by the cache for
+//! idleness) and reused across clients, as HAProxy's `http-reuse always` does. Connecting has
+//! a timeout; the retry (on another backend when there is one) is the caller's. An idle
+//! connection older than [`Pool::max_idle_age`] is dropped instead of reused, since the cache
+//! closes idle connections on its own schedule (Varnish's `timeout_idle`, 5 s by default).
 //!
 //! A pool may be capped (`upstream.max_connections_per_shard`): at the cap, a request waits
 //! for a connection to close (the queue, `Tw`) up to `timeouts.queue`; an idle connection is
@@ -243,16 +243,16 @@ impl Pool {
         self.idle.borrow_mut().clear();
     }
 
-    /// Opens a new connection in the reserved `slot`, with the connect timeout and one retry
-    /// on failure. Also returns how many attempts failed (0, 1 or 2), for the metrics.
-    pub async fn connect(&self, slot: Slot, now: Instant) -> (Result<Conn, ConnectError>, u64) {
-        match self.connect_once(now).await {
-            Ok(stream) => (Ok(self.conn(stream, slot, now)), 0),
-            Err(_) => match self.connect_once(now).await {
-                Ok(stream) => (Ok(self.conn(stream, slot, now)), 1),
-                Err(e) => (Err(e), 2),
-            },
-        }
+    /// Opens a new connection in the reserved `slot`, within the connect timeout (one
+    /// attempt: retrying, on this backend or another, is the caller's choice).
+    pub async fn connect(&self, slot: Slot, now: Instant) -> Result<Conn, ConnectError> {
+        let stream = self.connect_once().await?;
+        Ok(self.conn(stream, slot, now))
+    }
+
+    /// The backend this pool connects to.
+    pub fn addr(&self) -> &UpstreamAddr {
+        &self.addr
     }
 
     fn conn(&self, stream: Stream, slot: Slot, now: Instant) -> Conn {
@@ -265,7 +265,7 @@ impl Pool {
         }
     }
 
-    async fn connect_once(&self, _now: Instant) -> Result<Stream, ConnectError> {
+    async fn connect_once(&self) -> Result<Stream, ConnectError> {
         let addr = self.addr.to_string();
         let attempt = async {
             match &self.addr {
