@@ -43,87 +43,105 @@ const LINGER: Duration = Duration::from_millis(500);
 const CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 /// Serves HTTP/1.1 exchanges on an established TLS connection until it closes.
-pub async fn serve<S: ByteStream>(ctx: &Rc<ShardCtx>, stream: S, info: ClientInfo) {
+///
+/// Written as a function returning an `async move` block (not an `async fn`) so the TLS
+/// stream is stored once in the connection's task: an `async fn` keeps its arguments and the
+/// locals built from them side by side (rust-lang/rust#62958), which cost every idle
+/// connection another copy of the stream.
+pub fn serve<'a, S: ByteStream + 'a>(
+    ctx: &'a Rc<ShardCtx>,
+    stream: S,
+    info: ClientInfo,
+) -> impl std::future::Future<Output = ()> + 'a {
     let mut conn = Inbound::new(stream);
-    let mut first = true;
-    loop {
-        let keep = match read_head(ctx, &mut conn, first).await {
-            HeadRead::Idle => break,
-            HeadRead::Failed { mut times, failure } => {
-                let mut state = ExchangeState::default();
-                let term = answer_failure(ctx, &mut conn, failure, &mut state).await;
-                times.end = Some(clock::now());
-                record(ctx, &info, None, &times, &state, term);
-                false
-            }
-            HeadRead::Head(head, mut times) if redirects(&info, &head) => {
-                let answer = crate::redirect::decide(
-                    &head.method,
-                    head.host.as_deref(),
-                    &head.target,
-                    info.exempt_paths
-                        .as_deref()
-                        .map_or(&[][..], |v| v.as_slice()),
-                );
-                let mut state = ExchangeState {
-                    close: !head.keep_alive,
-                    ..ExchangeState::default()
-                };
-                let mut out = Vec::with_capacity(256);
-                let status = crate::redirect::write_answer(&answer, state.close, &mut out);
-                let limit = ctx.cfg.timeouts.client;
-                if conn.write_all(&out, limit).await.is_ok() && conn.flush(limit).await.is_ok() {
-                    state.status = Some(status);
-                    state.bytes = out.len() as u64;
-                } else {
-                    state.close = true;
+    async move {
+        let mut first = true;
+        loop {
+            let keep = match read_head(ctx, &mut conn, first).await {
+                HeadRead::Idle => break,
+                HeadRead::Failed { mut times, failure } => {
+                    let mut state = ExchangeState::default();
+                    // Boxed, like the exchange below: rare, and its state must not weigh on
+                    // every idle connection.
+                    let term = Box::pin(answer_failure(ctx, &mut conn, failure, &mut state)).await;
+                    times.end = Some(clock::now());
+                    record(ctx, &info, None, &times, &state, term);
+                    false
                 }
-                // A request body is not read: close rather than parse it as the next request.
-                if head.framing != RequestFraming::None {
-                    state.close = true;
-                }
-                times.end = Some(clock::now());
-                let term = Termination::new(Cause::Local, Phase::Request);
-                record(ctx, &info, Some(&head), &times, &state, term);
-                !state.close
-            }
-            HeadRead::Head(head, mut times) => {
-                let ip = info.peer.ip();
-                match ctx.per_ip.begin_request(ip, clock::now()) {
-                    Admission::Admitted => {
-                        let keep = exchange(ctx, &mut conn, &info, head, times).await;
-                        ctx.per_ip.end_request(ip);
-                        keep
+                HeadRead::Head(head, mut times) if redirects(&info, &head) => {
+                    let answer = crate::redirect::decide(
+                        &head.method,
+                        head.host.as_deref(),
+                        &head.target,
+                        info.exempt_paths
+                            .as_deref()
+                            .map_or(&[][..], |v| v.as_slice()),
+                    );
+                    let mut state = ExchangeState {
+                        close: !head.keep_alive,
+                        ..ExchangeState::default()
+                    };
+                    let mut out = Vec::with_capacity(256);
+                    let status = crate::redirect::write_answer(&answer, state.close, &mut out);
+                    let limit = ctx.cfg.timeouts.client;
+                    let sent = Box::pin(async {
+                        conn.write_all(&out, limit).await.is_ok() && conn.flush(limit).await.is_ok()
+                    });
+                    if sent.await {
+                        state.status = Some(status);
+                        state.bytes = out.len() as u64;
+                    } else {
+                        state.close = true;
                     }
-                    Admission::OverCap => {
-                        // Over the per-IP cap: the IP is penalized and this connection is
-                        // closed without an answer.
-                        ctx.metrics.per_ip_over_cap.add(1);
-                        times.end = Some(clock::now());
-                        let term = Termination::new(Cause::ProxyRefused, Phase::Request);
-                        record(
-                            ctx,
-                            &info,
-                            Some(&head),
-                            &times,
-                            &ExchangeState::default(),
-                            term,
-                        );
-                        false
+                    // A request body is not read: close rather than parse it as the next request.
+                    if head.framing != RequestFraming::None {
+                        state.close = true;
+                    }
+                    times.end = Some(clock::now());
+                    let term = Termination::new(Cause::Local, Phase::Request);
+                    record(ctx, &info, Some(&head), &times, &state, term);
+                    !state.close
+                }
+                HeadRead::Head(head, mut times) => {
+                    let ip = info.peer.ip();
+                    match ctx.per_ip.begin_request(ip, clock::now()) {
+                        Admission::Admitted => {
+                            // Boxed: the exchange's state (several KiB) exists only while a
+                            // request is in flight, not while the connection idles.
+                            let keep = Box::pin(exchange(ctx, &mut conn, &info, head, times)).await;
+                            ctx.per_ip.end_request(ip);
+                            keep
+                        }
+                        Admission::OverCap => {
+                            // Over the per-IP cap: the IP is penalized and this connection is
+                            // closed without an answer.
+                            ctx.metrics.per_ip_over_cap.add(1);
+                            times.end = Some(clock::now());
+                            let term = Termination::new(Cause::ProxyRefused, Phase::Request);
+                            record(
+                                ctx,
+                                &info,
+                                Some(&head),
+                                &times,
+                                &ExchangeState::default(),
+                                term,
+                            );
+                            false
+                        }
                     }
                 }
+            };
+            if !keep || ctx.draining.is_set() {
+                break;
             }
-        };
-        if !keep || ctx.draining.is_set() {
-            break;
+            first = false;
         }
-        first = false;
+        conn.close(Duration::from_secs(1)).await;
+        // Lingering close: a client may still be sending (a refused or timed-out request). Closing
+        // with unread bytes would send a RST that can destroy the answer in flight, so read and
+        // discard briefly until the client's FIN.
+        conn.linger(LINGER).await;
     }
-    conn.close(Duration::from_secs(1)).await;
-    // Lingering close: a client may still be sending (a refused or timed-out request). Closing
-    // with unread bytes would send a RST that can destroy the answer in flight, so read and
-    // discard briefly until the client's FIN.
-    conn.linger(LINGER).await;
 }
 
 /// On the plain-HTTP listener, the request is answered locally (redirect or 403) rather than
@@ -148,6 +166,8 @@ enum HeadRead {
 async fn read_head<S: ByteStream>(ctx: &ShardCtx, conn: &mut Client<S>, first: bool) -> HeadRead {
     let t = &ctx.cfg.timeouts;
     if conn.buffered().is_empty() {
+        // Idle until the next request: hold no read buffer meanwhile.
+        conn.release_buffer();
         let idle_limit = if first { t.header } else { t.keepalive };
         let got = futures_lite::future::or(async { Some(conn.fill(idle_limit).await) }, async {
             // A fresh connection was accepted to be served: its first request is awaited even

@@ -7,6 +7,8 @@
 //!
 //! What it does not do: parse anything, or decide which timeout applies.
 
+use std::cell::RefCell;
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -34,6 +36,13 @@ pub enum IoFail {
 ///
 /// The buffer is zero-filled once when allocated (or grown) and then reused: data lives in
 /// `buf[start..end]`, reads go into `buf[end..]`, so a read never re-initializes memory.
+///
+/// An idle keep-alive connection holds no buffer: [`Inbound::release_buffer`] returns an
+/// empty buffer to the shard's spare list, and the next [`Inbound::fill`] reads into the
+/// shard's one scratch buffer, taking a spare buffer only once bytes arrived. Ten thousand
+/// idle connections then cost no read buffers at all (the scratch buffer is only borrowed
+/// for the duration of one synchronous `poll_read`, so one per shard serves every
+/// connection).
 #[derive(Debug)]
 pub struct Inbound<S> {
     pub stream: S,
@@ -45,14 +54,52 @@ pub struct Inbound<S> {
 /// Largest a read buffer may grow to (heads and partial chunk lines are bounded far below).
 const MAX_BUFFER: usize = 256 * 1024;
 
+/// Spare read buffers kept per shard (READ_CHUNK each: at most 4 MiB).
+const MAX_SPARE: usize = 256;
+
+thread_local! {
+    /// This shard's spare read buffers, each `READ_CHUNK` long and already initialized. A shard
+    /// is one thread, so thread-local is shard-local.
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// This shard's scratch buffer for reads on a connection that holds no buffer.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A `READ_CHUNK` buffer from the shard's spares, or a new one.
+fn take_spare() -> Vec<u8> {
+    SPARE
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0; READ_CHUNK])
+}
+
+/// Keeps `buf` for reuse when it has the standard size and the spare list has room.
+fn give_spare(buf: Vec<u8>) {
+    if buf.len() == READ_CHUNK {
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < MAX_SPARE {
+                s.push(buf);
+            }
+        });
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
+    /// A stream without a buffer yet (one is taken when the first bytes arrive).
     pub fn new(stream: S) -> Self {
-        Self::with_buffer(stream, Vec::new())
+        Inbound {
+            stream,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
     }
 
     /// Reuses `buf` (e.g. the buffer a pooled upstream connection kept) as the read buffer.
     pub fn with_buffer(stream: S, mut buf: Vec<u8>) -> Self {
-        if buf.len() < READ_CHUNK {
+        if buf.is_empty() {
+            buf = take_spare();
+        } else if buf.len() < READ_CHUNK {
             buf.resize(READ_CHUNK, 0);
         }
         Inbound {
@@ -84,8 +131,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
         }
     }
 
+    /// Gives the read buffer back to the shard's spares when nothing is buffered (before a
+    /// keep-alive connection waits for its next request).
+    pub fn release_buffer(&mut self) {
+        if self.start == self.end && !self.buf.is_empty() {
+            give_spare(std::mem::take(&mut self.buf));
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Reads more bytes into the buffer; returns how many arrived.
     pub async fn fill(&mut self, limit: Duration) -> Result<usize, IoFail> {
+        if self.buf.is_empty() {
+            return self.fill_unbuffered(limit).await;
+        }
         if self.start > 0 && (self.end == self.buf.len() || self.start * 2 >= self.end) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -109,6 +169,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
             return Err(IoFail::Closed);
         }
         self.end += n;
+        Ok(n)
+    }
+
+    /// [`Inbound::fill`] without a buffer: each poll reads into the shard's scratch buffer;
+    /// bytes that arrive are copied into a spare buffer, which the connection then keeps.
+    async fn fill_unbuffered(&mut self, limit: Duration) -> Result<usize, IoFail> {
+        let stream = &mut self.stream;
+        let read = futures_lite::future::poll_fn(|cx| {
+            SCRATCH.with(|scratch| {
+                let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                    // Not reachable (one poll at a time per thread); read into a fresh
+                    // buffer rather than fail.
+                    let mut own = take_spare();
+                    return Pin::new(&mut *stream)
+                        .poll_read(cx, &mut own)
+                        .map_ok(|n| (n, own));
+                };
+                if scratch.len() < READ_CHUNK {
+                    scratch.resize(READ_CHUNK, 0);
+                }
+                Pin::new(&mut *stream)
+                    .poll_read(cx, &mut scratch)
+                    .map_ok(|n| {
+                        let mut own = take_spare();
+                        own[..n].copy_from_slice(&scratch[..n]);
+                        (n, own)
+                    })
+            })
+        });
+        let (n, buf) = match within(limit, read).await {
+            None => return Err(IoFail::TimedOut),
+            Some(Ok(got)) => got,
+            Some(Err(_)) => return Err(IoFail::Closed),
+        };
+        if n == 0 {
+            give_spare(buf);
+            return Err(IoFail::Closed);
+        }
+        self.buf = buf;
+        self.start = 0;
+        self.end = n;
         Ok(n)
     }
 
@@ -151,5 +252,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
                 Err(_) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::io::Cursor;
+
+    fn spares() -> usize {
+        SPARE.with(|s| s.borrow().len())
+    }
+
+    #[test]
+    fn an_idle_stream_holds_no_buffer_and_reads_through_the_scratch() {
+        glommio::LocalExecutor::default().run(async {
+            let limit = Duration::from_secs(1);
+            let mut s = Inbound::new(Cursor::new(b"GET / HTTP/1.1\r\n\r\nrest".to_vec()));
+            assert!(s.buf.is_empty(), "no buffer before the first bytes");
+            assert_eq!(s.fill(limit).await, Ok(22));
+            assert_eq!(s.buffered(), b"GET / HTTP/1.1\r\n\r\nrest");
+            assert_eq!(s.buf.len(), READ_CHUNK);
+            // Not empty: keeps its buffer.
+            s.consume(18);
+            s.release_buffer();
+            assert_eq!(s.buffered(), b"rest");
+            // Empty: the buffer goes to the shard's spares, and comes back for the next one.
+            s.consume(4);
+            let before = spares();
+            s.release_buffer();
+            assert!(s.buf.is_empty());
+            assert_eq!(spares(), before + 1);
+            let up = Inbound::with_buffer(Cursor::new(Vec::new()), Vec::new());
+            assert_eq!(up.buf.len(), READ_CHUNK);
+            assert_eq!(spares(), before, "the spare was reused");
+            // EOF on a released stream is a close, and holds no buffer.
+            assert_eq!(s.fill(limit).await, Err(IoFail::Closed));
+            assert!(s.buf.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_released_stream_grows_as_before_for_large_input() {
+        glommio::LocalExecutor::default().run(async {
+            let limit = Duration::from_secs(1);
+            let data: Vec<u8> = (0..READ_CHUNK * 2 + 5).map(|i| (i % 251) as u8).collect();
+            let mut s = Inbound::new(Cursor::new(data.clone()));
+            let mut got = 0;
+            while got < data.len() {
+                got += s.fill(limit).await.unwrap();
+            }
+            assert_eq!(s.buffered(), &data[..]);
+            assert!(s.buf.len() >= data.len());
+        });
     }
 }

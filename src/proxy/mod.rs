@@ -204,41 +204,56 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
     };
     // A client that does not finish its handshake in time is closed with a FIN (the TCP
     // stream is dropped, not reset).
-    match within(ctx.cfg.timeouts.handshake, handshake).await {
-        Some(Some((stream, kind))) => {
-            let session = SessionInfo::from_connection(stream.get_ref().1, kind);
-            ctx.metrics.record_handshake(HandshakeOutcome::Ok {
-                took: clock::now().saturating_duration_since(accepted),
-                version: if session.version == "TLSv1.3" {
-                    TlsVersion::Tls13
+    // The handshake and the front are boxed so that a connection's task stays small while
+    // it idles: an async fn is as large as its largest state, and each of these is several
+    // KiB (see `h1::serve` for the exchange).
+    let serving: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> =
+        match within(ctx.cfg.timeouts.handshake, Box::pin(handshake)).await {
+            Some(Some((stream, kind))) => {
+                let session = SessionInfo::from_connection(stream.get_ref().1, kind);
+                ctx.metrics.record_handshake(HandshakeOutcome::Ok {
+                    took: clock::now().saturating_duration_since(accepted),
+                    version: if session.version == "TLSv1.3" {
+                        TlsVersion::Tls13
+                    } else {
+                        TlsVersion::Tls12
+                    },
+                    kind,
+                    resumed: if session.resumed {
+                        Resumption::Resumed
+                    } else {
+                        Resumption::Full
+                    },
+                });
+                // ALPN decides the front: `h2` (offered first), else HTTP/1.1.
+                let is_h2 = stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]);
+                let properties = connection_properties(&session, is_h2);
+                let client = ClientInfo {
+                    peer,
+                    proto: crate::http::rewrite::Proto::Https,
+                    exempt_paths: None,
+                    session,
+                    properties,
+                };
+                // The stream moves into the boxed front here, and its binding ends with this
+                // arm: it is not kept in this task's state while the connection is served.
+                if is_h2 {
+                    Some(Box::pin(h2::serve(&ctx, stream, client)))
                 } else {
-                    TlsVersion::Tls12
-                },
-                kind,
-                resumed: if session.resumed {
-                    Resumption::Resumed
-                } else {
-                    Resumption::Full
-                },
-            });
-            // ALPN decides the front: `h2` (offered first), else HTTP/1.1.
-            let is_h2 = stream.get_ref().1.alpn_protocol() == Some(&b"h2"[..]);
-            let properties = connection_properties(&session, is_h2);
-            let client = ClientInfo {
-                peer,
-                proto: crate::http::rewrite::Proto::Https,
-                exempt_paths: None,
-                session,
-                properties,
-            };
-            if is_h2 {
-                h2::serve(&ctx, stream, client).await;
-            } else {
-                h1::serve(&ctx, stream, client).await;
+                    Some(Box::pin(h1::serve(&ctx, stream, client)))
+                }
             }
-        }
-        Some(None) => ctx.metrics.record_handshake(HandshakeOutcome::Failed),
-        None => ctx.metrics.record_handshake(HandshakeOutcome::Timeout),
+            Some(None) => {
+                ctx.metrics.record_handshake(HandshakeOutcome::Failed);
+                None
+            }
+            None => {
+                ctx.metrics.record_handshake(HandshakeOutcome::Timeout);
+                None
+            }
+        };
+    if let Some(serving) = serving {
+        serving.await;
     }
     ctx.open_connections.set(ctx.open_connections.get() - 1);
     ctx.metrics
