@@ -1,8 +1,9 @@
 //! The `tlsterm` binary: command line, startup, signals. `anyhow` lives only here.
 //!
-//! Subcommands: `run` (config file or quick-start flags), `check` (validate a config),
-//! `demo` (throwaway certificates + built-in origin + HTTPS on 127.0.0.1:8443), and the hidden
-//! `origin` (the tiny origin alone, for tests and benchmarks).
+//! Subcommands: `run` (config file or quick-start flags), `check` (validate a config and
+//! resolve its `[process]` user and group on this machine), `demo` (throwaway certificates +
+//! built-in origin + HTTPS on 127.0.0.1:8443), and the hidden `origin` (the tiny origin alone,
+//! for tests and benchmarks).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,7 +36,8 @@ struct Cli {
 enum Command {
     /// Serve: from a config file, or from the quick-start flags.
     Run(RunArgs),
-    /// Validate a config file (certificates, keys, expiry included) and print a summary.
+    /// Validate a config file (certificates, keys, expiry, the [process] user and group
+    /// included) and print a summary.
     Check {
         #[arg(long)]
         config: PathBuf,
@@ -122,9 +124,41 @@ fn check(path: &std::path::Path) -> Result<()> {
     let summary = cfg
         .check(tlsterm::clock::wall())
         .map_err(|e| anyhow::anyhow!("{}: {}: {}: {}", path.display(), e.key, e.file, e.reason))?;
-    println!("{summary}");
+    // `[process] user`/`group` must exist on this machine: resolved as `run` resolves them
+    // before dropping privileges (nothing is switched here).
+    let runs_as = match cfg.process.user.as_deref() {
+        Some(user) => Some(
+            privdrop::resolve(user, cfg.process.group.as_deref())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    println!("{}", with_runs_as(&summary, runs_as.as_ref()));
     println!("{}: OK", path.display());
     Ok(())
+}
+
+/// The summary with its `runs as` line (the configured names) replaced by the resolved user
+/// and group with their ids (added at the end if the summary has no such line).
+fn with_runs_as(summary: &str, runs_as: Option<&privdrop::Dropped>) -> String {
+    let Some(d) = runs_as else {
+        return summary.to_string();
+    };
+    let resolved = format!("runs as      {d}");
+    let mut lines: Vec<&str> = Vec::new();
+    let mut replaced = false;
+    for l in summary.lines() {
+        if l.starts_with("runs as ") {
+            lines.push(&resolved);
+            replaced = true;
+        } else {
+            lines.push(l);
+        }
+    }
+    if !replaced {
+        lines.push(&resolved);
+    }
+    lines.join("\n")
 }
 
 /// Starts the shards and blocks until they have drained after SIGTERM/SIGINT.

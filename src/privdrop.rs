@@ -7,19 +7,23 @@
 //! supplementary groups are just the target group, `setuid(0)` now fails, and every thread of
 //! the process (per `/proc/self/task/*/status`) shows the same ids and no capabilities.
 //!
+//! [`resolve`] alone (no switch) is also how `tlsterm check` reports the configured user and
+//! group, or refuses names that do not exist on the machine.
+//!
 //! Does not: bind sockets or read keys (the caller does both before calling
 //! [`drop_privileges`]); keep any capability across the switch (no `PR_SET_KEEPCAPS`: reloads
 //! must work with plain file permissions, see tuning/README.md); or change identity per thread.
 //! glibc's `setuid`/`setgid`/`setgroups` apply to all threads of the process (the "setxid"
-//! broadcast), so threads started before the drop (the reloader, the OCSP fetcher) run as the
-//! new user too — which is intended, and checked. The shard threads start afterwards.
+//! broadcast), so threads started before the drop (the reloader, the OCSP fetcher, the upstream
+//! checker) run as the new user too — which is intended, and checked. The shard threads start
+//! afterwards.
 //!
 //! Invariants: the decision ([`plan`]) and the checks ([`check_ids`], [`check_thread_status`])
-//! are pure functions of observed values, unit-tested without root; only [`drop_privileges`]
-//! makes system calls. Started as a non-root user, the drop is a no-op when that user (and
-//! group) is already the target, and an error otherwise — never a partial switch.
-//! An unreadable `/proc/self/task` skips only the per-thread check (the calling thread's ids
-//! are always checked).
+//! are pure functions of observed values, unit-tested without root; only [`resolve`] (NSS
+//! lookups) and [`drop_privileges`] make system calls. Started as a non-root user, the drop is
+//! a no-op when that user (and group) is already the target, and an error otherwise — never a
+//! partial switch. An unreadable `/proc/self/task` skips only the per-thread check (the calling
+//! thread's ids are always checked).
 
 use nix::errno::Errno;
 use nix::unistd::{self, Gid, Group, Uid, User};
@@ -34,6 +38,18 @@ pub struct Dropped {
     /// The group name, or the gid in decimal when the user's primary gid names no group.
     pub group: String,
     pub gid: u32,
+}
+
+/// `tlsterm (uid 998), group tlsterm (gid 998)`: the startup log line's and `tlsterm check`'s
+/// wording.
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (uid {}), group {} (gid {})",
+            self.user, self.uid, self.group, self.gid
+        )
+    }
 }
 
 /// Why the process could not (or did not provably) switch to the configured user.
@@ -338,6 +354,14 @@ mod tests {
                 group: "root".into(),
                 gid: 0,
             }
+        );
+    }
+
+    #[test]
+    fn display_names_user_and_group_with_ids() {
+        assert_eq!(
+            nobody().to_string(),
+            "nobody (uid 65534), group nogroup (gid 65534)"
         );
     }
 

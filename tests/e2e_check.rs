@@ -1,8 +1,9 @@
 //! End-to-end: `tlsterm check --config FILE` on a good configuration and on broken ones.
 //!
 //! A good file exits 0 with a summary on stdout naming the certificates; a broken one exits
-//! non-zero with `FILE: KEY: REASON` on stderr. Every case writes its own files into its own
-//! temp dir, so paths in messages are known exactly.
+//! non-zero with `FILE: KEY: REASON` on stderr. A `[process]` user and group are resolved on
+//! this machine (Debian's `nobody`/`nogroup`; unknown names are refused). Every case writes its
+//! own files into its own temp dir, so paths in messages are known exactly.
 //!
 //! Does not: start Varnish or serve traffic (`check` must not need either).
 mod common;
@@ -156,6 +157,53 @@ fn bad_duration_is_rejected_by_key() {
     let cfg = dir.write("t.toml", text);
     let p = check(&cfg);
     assert_rejected(&p, &[path_str(&cfg), "timeouts.server"]);
+}
+
+#[test]
+fn process_user_and_group_are_resolved_on_this_machine() {
+    let (dir, certs) = setup("check-user");
+    let body = cert_table(&toml_path(&certs.ecdsa), None);
+    let text = config(&body) + "\n[process]\nuser = \"nobody\"\ngroup = \"nogroup\"\n";
+    let cfg = dir.write("t.toml", text);
+    let p = check(&cfg);
+    assert_eq!(code(&p), Some(0), "stderr: {}", p.stderr_text());
+    let out = p.stdout_text();
+    // Debian's base-passwd fixes nobody and nogroup at 65534 (tests/e2e_privdrop.rs too).
+    let runs_as: Vec<&str> = out.lines().filter(|l| l.starts_with("runs as")).collect();
+    assert_eq!(
+        runs_as,
+        ["runs as      nobody (uid 65534), group nogroup (gid 65534)"],
+        "summary: {out}"
+    );
+}
+
+#[test]
+fn unknown_process_user_or_group_is_named() {
+    let (dir, certs) = setup("check-nouser");
+    let body = cert_table(&toml_path(&certs.ecdsa), None);
+    let text = config(&body) + "\n[process]\nuser = \"tlsterm-no-such-user\"\n";
+    let cfg = dir.write("t.toml", text);
+    let p = check(&cfg);
+    assert_rejected(
+        &p,
+        &[&format!(
+            "{}: process.user: no user \"tlsterm-no-such-user\" on this system",
+            cfg.display()
+        )],
+    );
+    assert!(!p.stdout_text().contains(": OK"), "{}", p.stdout_text());
+
+    let text =
+        config(&body) + "\n[process]\nuser = \"nobody\"\ngroup = \"tlsterm-no-such-group\"\n";
+    let cfg = dir.write("g.toml", text);
+    let p = check(&cfg);
+    assert_rejected(
+        &p,
+        &[&format!(
+            "{}: process.group: no group \"tlsterm-no-such-group\" on this system",
+            cfg.display()
+        )],
+    );
 }
 
 #[test]

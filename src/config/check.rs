@@ -85,7 +85,7 @@ pub(crate) fn summary(cfg: &Config, now: SystemTime) -> String {
     let backends: Vec<String> = up.backends.iter().map(ToString::to_string).collect();
     let _ = writeln!(
         s,
-        "upstream     {} (max {} idle connections per shard{})",
+        "upstream     {} (max {} idle connections per shard and backend{})",
         backends.join(", "),
         up.max_idle_per_shard,
         match up.balance {

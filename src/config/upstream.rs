@@ -2,8 +2,9 @@
 //! `address` or a `backends` group), balancing, passive and active health, the reserved
 //! health-check pool; the user to run as; the networks trusted with the debug header.
 //!
-//! Does not: resolve user or group names (that happens when privileges are dropped, so a
-//! configuration can be checked on a machine without the user), or open any socket.
+//! Does not: resolve user or group names (`tlsterm check` and the privilege drop do, with
+//! `privdrop::resolve`; building a configuration needs no user database), or open any
+//! socket.
 //!
 //! Invariants of the result: at least one backend, no backend twice, every duration non-zero,
 //! `check_rise`/`check_fall` at least 1.

@@ -4,9 +4,11 @@
 //! - **passive**: each shard reports failures (connect refused or timed out, closed without
 //!   answering on a fresh connection, unparsable response) and successes (a response head);
 //!   `eject.after_failures` consecutive failures, counted over all shards, eject the backend
-//!   for `eject.duration`. When the period ends the backend takes requests again, and one more
-//!   failure ejects it again (HAProxy's `observe layer4` + `error-limit` with `on-error
-//!   mark-down`, without its slow start).
+//!   for `eject.duration`. When the period ends the backend takes requests again; the count
+//!   restarted at the ejection (failures reported during the period, e.g. requests already in
+//!   flight, still count), so it takes `after_failures` new consecutive failures to eject it
+//!   again (HAProxy's `observe layer4` + `error-limit` with `on-error mark-down`, without
+//!   its slow start).
 //! - **active**: the checker thread ([`super::check`]) marks a backend down after `fall`
 //!   failed checks and up again after `rise` good ones.
 //!
