@@ -249,6 +249,7 @@ async fn shard_main(
         log: AccessLog::new(sink),
         draining: Latch::default(),
         stopping: Latch::default(),
+        killing: Latch::default(),
         open_connections: std::cell::Cell::new(0),
         per_ip: PerIp::new(shared.cfg.per_ip.clone()),
         metrics,
@@ -335,14 +336,26 @@ async fn shard_main(
     }
     ctx.upstream.clear();
     let grace = ctx.cfg.timeouts.grace;
-    if rt::within(grace, gate.close()).await.is_none() {
+    // The same close future throughout: dropping a pending Gate::close and closing again is
+    // not supported by glommio's Gate.
+    let closing = gate.close();
+    futures_lite::pin!(closing);
+    if rt::within(grace, closing.as_mut()).await.is_none() {
         eprintln!(
-            "tlsterm: shard{id}: grace period of {grace:?} over with {} connection(s) open; closing them",
+            "tlsterm: shard{id}: grace period of {grace:?} over with {} connection(s) open; killing the requests in flight (K)",
             ctx.open_connections.get()
         );
+        ctx.killing.set();
+        // Killed exchanges end at once (no answer is written); give them a moment to record.
+        if rt::within(KILL_WAIT, closing.as_mut()).await.is_none() {
+            eprintln!("tlsterm: shard{id}: connections still open after the kill; exiting");
+        }
     }
     ctx.log.flush();
 }
+
+/// After the grace period: how long killed exchanges get to write their log lines.
+const KILL_WAIT: Duration = Duration::from_secs(2);
 
 async fn accept_loop(
     ctx: Rc<ShardCtx>,

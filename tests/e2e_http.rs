@@ -206,6 +206,58 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     assert_eq!((log.status, log.ts.as_str()), (200, "--"));
 }
 
+/// Past `timeouts.grace`, requests still in flight are killed: the client's connection
+/// closes, tlsterm exits 0, and the access log records the request with `K` (here `KH`:
+/// killed while waiting for the cache's response head).
+#[test]
+fn requests_past_the_grace_period_are_killed_and_logged_k() {
+    let mut env = start(
+        "sigterm-kill",
+        Upstream::VarnishUnix,
+        &[0],
+        "[timeouts]\ngrace = \"1s\"\n",
+    );
+    let stats = std::sync::Arc::clone(&env.varnish().origin_stats);
+    let before = stats.requests();
+    let mut cmd = std::process::Command::new(common::require_tool("curl"));
+    cmd.args(["-sS", "--http1.1", "--max-time", "30", "--cacert"])
+        .arg(&env.certs.ca)
+        .arg("--resolve")
+        .arg(format!("localhost:{}:127.0.0.1", env.tls.port()))
+        .args(["-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(env.tls.url("/delay/20000/bytes/10"));
+    let client = std::thread::spawn(move || cmd.output().expect("run curl"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats.requests() == before {
+        assert!(Instant::now() < deadline, "slow request never reached the origin");
+        std::thread::sleep(common::POLL);
+    }
+    let stopped = Instant::now();
+    env.tls.sigterm();
+    let status = env.tls.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit after SIGTERM: {status:?}"
+    );
+    let took = stopped.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        "stopped after {took:?} with a 1 s grace period"
+    );
+    let out = client.join().expect("curl thread");
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "200", "{out:?}");
+    let log = env.log_for("/delay/20000/bytes/10");
+    assert_eq!(log.ts, "KH", "{log:?}");
+    assert!(
+        env.tls
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("grace period of 1s over") && l.contains("killing")),
+        "{:#?}",
+        env.tls.stderr_lines()
+    );
+}
+
 #[test]
 fn expect_100_continue_is_passed_through_and_relayed() {
     let env = start("expect", Upstream::VarnishUnix, &[0], "");

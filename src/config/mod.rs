@@ -336,7 +336,7 @@ impl HealthRoute {
 }
 
 /// Timeouts. Defaults: client 120 s, keepalive 120 s, header 10 s, handshake 10 s,
-/// server 180 s, connect 3 s, grace 30 s.
+/// server 180 s, connect 3 s, grace 5 min.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeouts {
     /// Inactivity while receiving a request body from / sending a response to the client.
@@ -351,7 +351,8 @@ pub struct Timeouts {
     pub server: Duration,
     /// Connecting to the upstream (one retry on failure).
     pub connect: Duration,
-    /// Shutdown grace period for in-flight requests.
+    /// Shutdown grace period for in-flight requests (SIGTERM, or the old process of an
+    /// upgrade); past it they are killed and logged with termination state `K`. Default 5 min.
     pub grace: Duration,
     /// Waiting for room in a capped upstream pool (→ 503 `sQ`).
     pub queue: Duration,
@@ -366,7 +367,7 @@ impl Default for Timeouts {
             handshake: Duration::from_secs(10),
             server: Duration::from_secs(180),
             connect: Duration::from_secs(3),
-            grace: Duration::from_secs(30),
+            grace: Duration::from_secs(300),
             queue: Duration::from_secs(3),
         }
     }

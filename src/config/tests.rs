@@ -439,7 +439,7 @@ fn check_validity_and_summary() {
     assert!(s.contains("expires 4096-01-01 00:00:00 UTC ("), "{s}");
     assert!(s.contains("days left)"), "{s}");
     assert!(s.contains("upstream     unix:/run/varnish.socket"), "{s}");
-    assert!(s.contains("timeouts     client 120s, keepalive 120s, header 10s, handshake 10s, server 180s, connect 3s, grace 30s"), "{s}");
+    assert!(s.contains("timeouts     client 120s, keepalive 120s, header 10s, handshake 10s, server 180s, connect 3s, grace 300s"), "{s}");
     assert!(s.ends_with("admin        127.0.0.1:9422"), "{s}");
 
     let e = c.check(year(5000)).unwrap_err();

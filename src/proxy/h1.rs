@@ -230,8 +230,22 @@ async fn exchange<S: ByteStream>(
         close: !head.keep_alive,
         ..ExchangeState::default()
     };
-    let term = match forward(ctx, conn, info, &head, &mut times, &mut state).await {
+    let forwarded = futures_lite::future::or(
+        forward(ctx, conn, info, &head, &mut times, &mut state),
+        async {
+            ctx.killing.wait().await;
+            Err(Failure::Killed(Phase::Data))
+        },
+    )
+    .await;
+    let term = match forwarded {
         Ok(()) => Termination::NORMAL,
+        Err(Failure::Killed(_)) => {
+            // Shutdown's hard stop: no answer (the client may not be reading), just the record.
+            state.close = true;
+            let phase = killed_phase(&times, &state);
+            Failure::Killed(phase).verdict().1
+        }
         Err(failure) => {
             let keepable = matches!(
                 failure,
@@ -249,6 +263,18 @@ async fn exchange<S: ByteStream>(
     times.end = Some(clock::now());
     record(ctx, info, Some(&head), &times, &state, term);
     !state.close
+}
+
+/// The phase an exchange was in when shutdown's hard stop killed it: `D` once the response
+/// has started, `H` while waiting for the cache, `R` before the request was sent.
+pub(super) fn killed_phase(times: &RequestTimes, state: &ExchangeState) -> Phase {
+    if state.response_started {
+        Phase::Data
+    } else if times.head_sent.is_some() {
+        Phase::Headers
+    } else {
+        Phase::Request
+    }
 }
 
 /// Sends the local answer for `failure` if the response has not started; returns the

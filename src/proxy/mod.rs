@@ -51,6 +51,9 @@ pub struct ShardCtx {
     pub draining: Latch,
     /// Accepting ends (implies `draining`).
     pub stopping: Latch,
+    /// The grace period after `stopping` is over: requests still in flight end now, recorded
+    /// with termination state `K` (killed).
+    pub killing: Latch,
     /// Connections currently open on this shard.
     pub open_connections: Cell<usize>,
     /// Per-client-IP concurrency cap and penalties.
@@ -81,9 +84,10 @@ impl ShardCtx {
     }
 }
 
-/// A shard-local one-way latch: once set, it stays set and wakes every waiter. Used twice per
-/// shard: `draining` (idle keep-alive connections close, busy ones close after their current
-/// response) and `stopping` (accept loops end too).
+/// A shard-local one-way latch: once set, it stays set and wakes every waiter. Used three
+/// times per shard: `draining` (idle keep-alive connections close, busy ones close after their
+/// current response), `stopping` (accept loops end too) and `killing` (the grace period is
+/// over: requests in flight end as `K`).
 #[derive(Debug)]
 pub struct Latch {
     set: Cell<bool>,

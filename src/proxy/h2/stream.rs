@@ -99,11 +99,22 @@ pub(super) async fn serve(
             out.client_reset().await;
             None
         };
-        futures_lite::future::or(work, reset).await
+        let killed = async {
+            ctx.killing.wait().await;
+            Some(Err(Failure::Killed(Phase::Data)))
+        };
+        futures_lite::future::or(work, futures_lite::future::or(reset, killed)).await
     };
     ctx.per_ip.end_request(ip);
     let term = match ended {
         Some(Ok(())) => Termination::NORMAL,
+        Some(Err(Failure::Killed(_))) => {
+            // Shutdown's hard stop: the stream is reset, the request recorded as killed.
+            out.reset(Reason::CANCEL);
+            Failure::Killed(super::super::h1::killed_phase(&times, &state))
+                .verdict()
+                .1
+        }
         Some(Err(failure)) => answer(&ctx, &out, failure, &mut state).await,
         None => {
             let phase = if times.response_head_sent.is_some() {
