@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench/sli-at-rate.sh — the SLI measurement under load: an open-loop keep-alive stream at a fixed
+# rate through tlsterm, then the proxy-internal latency percentiles from tlsterm's own histogram
+# (`tlsterm_internal_latency_seconds`, the SLI's input) beside the client-side latency.
+#
+# Usage: bench/sli-at-rate.sh RATE [RATE...] [--duration 8] [--no-build]
+#   e.g. bench/sli-at-rate.sh 12000 16000   (80% of the closed-loop maximum on our 2-core VM is
+#        about 16,000 req/s: see bench/cpu-split.sh)
+# Pinning as bench/compare.sh: tlsterm on CPU 1, loadtest and `loadtest origin` on CPU 0, 64
+# connections, loopback only. The histogram's buckets bound the percentiles from above.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RATES=() DURATION=8 BUILD=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --duration) DURATION=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    *[!0-9]*) echo "sli-at-rate.sh: unknown option $1" >&2; exit 64 ;;
+    *) RATES+=("$1") ;;
+    esac
+    shift
+done
+[ "${#RATES[@]}" -gt 0 ] || { echo "usage: bench/sli-at-rate.sh RATE [RATE...]" >&2; exit 64; }
+for tool in openssl curl taskset python3; do
+    command -v "$tool" >/dev/null || { echo "sli-at-rate.sh: $tool is missing" >&2; exit 69; }
+done
+if [ "$BUILD" = 1 ]; then
+    (cd "$ROOT" && cargo build --release --bin tlsterm -p tlsterm && cargo build --release -p loadtest)
+fi
+TLSTERM=$ROOT/target/release/tlsterm LOADTEST=$ROOT/target/release/loadtest
+WORK=$(mktemp -d /tmp/tlsterm-sli-rate.XXXXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/k.pem" \
+    -out "$WORK/c.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+cat "$WORK/c.pem" "$WORK/k.pem" >"$WORK/ecdsa.pem"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+ORIGIN=$(free_port)
+taskset -c 0 "$LOADTEST" origin --listen "127.0.0.1:$ORIGIN" --cpus 0 >"$WORK/origin.log" 2>&1 &
+PIDS+=($!)
+wait_port "$ORIGIN" "${PIDS[0]}" || { echo "sli-at-rate.sh: origin did not start" >&2; exit 1; }
+for rate in "${RATES[@]}"; do
+    port=$(free_port) admin=$(free_port)
+    cat >"$WORK/tlsterm.toml" <<EOF
+[[listener]]
+address = "127.0.0.1:$port"
+[shards]
+cpus = [1]
+[[certificate]]
+pem = "$WORK/ecdsa.pem"
+[upstream]
+address = "127.0.0.1:$ORIGIN"
+[log]
+access = "off"
+[admin]
+address = "127.0.0.1:$admin"
+EOF
+    taskset -c 1 "$TLSTERM" run --config "$WORK/tlsterm.toml" >"$WORK/tlsterm.log" 2>&1 &
+    pid=$!
+    wait_port "$port" "$pid" || { echo "sli-at-rate.sh: tlsterm did not start" >&2; cat "$WORK/tlsterm.log" >&2; exit 1; }
+    taskset -c 0 "$LOADTEST" --target "127.0.0.1:$port" --insecure-skip-verify --cpus 0 \
+        --server-pid "$pid" --server-cpus 1 --json --quiet --scenario keepalive --connections 64 \
+        --rate "$rate" --duration "${DURATION}s" --warmup 1s >"$WORK/lt.json" 2>"$WORK/lt.txt"
+    curl -s "http://127.0.0.1:$admin/metrics" >"$WORK/metrics.txt"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    python3 - "$rate" "$WORK/lt.json" "$WORK/metrics.txt" <<'PY'
+import json, sys
+rate, lt, metrics = sys.argv[1], json.load(open(sys.argv[2])), open(sys.argv[3]).read()
+buckets, count = [], 0.0
+for line in metrics.splitlines():
+    if line.startswith("tlsterm_internal_latency_seconds_count"):
+        count = float(line.rsplit(" ", 1)[1])
+    elif line.startswith("tlsterm_internal_latency_seconds_bucket"):
+        le = line.split('le="')[1].split('"')[0]
+        buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+def bound(q):
+    return next((le for le, c in buckets if c >= q * count), float("nan"))
+l = lt["latency_ms"]
+print(f"rate {rate}/s achieved {lt['throughput_per_s']:.0f}/s | client latency ms p50 {l['p50']:.3f} "
+      f"p99 {l['p99']:.3f} p99.9 {l['p99_9']:.3f} | proxy-internal p50 <= {bound(0.5)*1e3:g} ms, "
+      f"p99 <= {bound(0.99)*1e3:g} ms, p99.9 <= {bound(0.999)*1e3:g} ms ({count:.0f} requests)")
+PY
+done
