@@ -18,7 +18,8 @@
 //! - [`sdnotify`]: systemd readiness and the per-shard-heartbeat watchdog.
 //! - [`privdrop`]: the switch to `[process] user`/`group` once sockets are bound and keys read.
 //! - [`clock`]: the one place that reads the clock.
-//! - [`rt`]: runtime glue (socket creation, the single `unsafe` fd hand-over to glommio).
+//! - [`rt`]: runtime glue (socket creation, the `unsafe` fd hand-over to glommio and the
+//!   steering `setsockopt`).
 //! - [`demo`] and [`origin`]: the embedded quick-start and a tiny HTTP origin.
 #![deny(unsafe_code)]
 

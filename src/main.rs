@@ -215,6 +215,7 @@ fn serve(mut cfg: Config) -> Result<()> {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
+    let cfg_steering = cfg.steering;
     let cfg = Arc::new(cfg);
     let reload_counters = Arc::new(ReloadCounters::default());
     let reloader = reload::spawn_reloader(
@@ -278,6 +279,11 @@ fn serve(mut cfg: Config) -> Result<()> {
         cpus.len(),
         cpus
     );
+    if cfg_steering == tlsterm::config::Steering::Cpu {
+        eprintln!(
+            "tlsterm: connections steered to the shard on the CPU that receives them (SO_ATTACH_REUSEPORT_CBPF)"
+        );
+    }
     eprintln!("tlsterm: ready");
     let notifier = Notifier::from_env().context("NOTIFY_SOCKET")?.map(Arc::new);
     if let Some(n) = &notifier {

@@ -1,7 +1,9 @@
 //! Runtime glue: listening sockets built with socket2, handed to glommio, and deadline helpers.
 //!
-//! This is the only module with `unsafe` (one item: giving an owned listening fd to glommio,
-//! whose API only offers `FromRawFd` for pre-built listeners). Everything else is safe.
+//! This is the only module with `unsafe`, in two items: giving an owned listening fd to
+//! glommio (whose API only offers `FromRawFd` for pre-built listeners), and attaching the
+//! connection-steering program to a SO_REUSEPORT group (`setsockopt` with a `sock_fprog`, which
+//! neither socket2 nor nix wraps). Everything else is safe.
 //!
 //! What it does not do: accept connections or decide anything about them.
 
@@ -55,6 +57,78 @@ pub fn into_glommio(listener: StdListener) -> glommio::net::TcpListener {
     unsafe { glommio::net::TcpListener::from_raw_fd(fd) }
 }
 
+/// The classic BPF program of `[shards] steering = "cpu"`: for a new connection, the index in
+/// the SO_REUSEPORT group of the shard running on the CPU that processes it (`cpus[k]` → `k`,
+/// the group's sockets being bound in shard order); on any other CPU an index past the group,
+/// which makes the kernel fall back to its hash.
+pub fn cpu_steering_program(cpus: &[usize]) -> Vec<libc::sock_filter> {
+    let op = |code: u32| u16::try_from(code).unwrap_or(u16::MAX);
+    // `SKF_AD_OFF + SKF_AD_CPU` as the u32 the instruction's `k` field holds.
+    let cpu_field = (libc::SKF_AD_OFF + libc::SKF_AD_CPU) as u32;
+    let mut prog = vec![libc::sock_filter {
+        code: op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS),
+        jt: 0,
+        jf: 0,
+        k: cpu_field,
+    }];
+    for (k, &cpu) in cpus.iter().enumerate() {
+        // if A == cpu: fall through to `ret k`, else skip it.
+        prog.push(libc::sock_filter {
+            code: op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
+            jt: 0,
+            jf: 1,
+            k: u32::try_from(cpu).unwrap_or(u32::MAX),
+        });
+        prog.push(libc::sock_filter {
+            code: op(libc::BPF_RET | libc::BPF_K),
+            jt: 0,
+            jf: 0,
+            k: u32::try_from(k).unwrap_or(u32::MAX),
+        });
+    }
+    prog.push(libc::sock_filter {
+        code: op(libc::BPF_RET | libc::BPF_K),
+        jt: 0,
+        jf: 0,
+        k: u32::MAX,
+    });
+    prog
+}
+
+/// `SO_ATTACH_REUSEPORT_CBPF` (asm-generic socket.h; the libc crate exports it only for some
+/// targets).
+const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
+
+/// Attaches [`cpu_steering_program`] to the SO_REUSEPORT group `listener` belongs to (the
+/// program is the group's: the last one attached wins).
+#[allow(unsafe_code)]
+pub fn steer_by_cpu(listener: &StdListener, cpus: &[usize]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut prog = cpu_steering_program(cpus);
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(prog.len())
+            .map_err(|_| io::Error::other("too many shards for a steering program"))?,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: `fd` is a valid socket owned by `listener`, borrowed for the call; `fprog` points
+    // to `prog`, which outlives the call, and its `len` is `prog`'s length; the kernel copies
+    // the program and keeps no pointer to it; the option length is the size of `sock_fprog`.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ATTACH_REUSEPORT_CBPF,
+            std::ptr::from_ref(&fprog).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Runs `fut` with a time limit; `None` when the limit passed first.
 pub async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
     futures_lite::future::or(async { Some(fut.await) }, async {
@@ -67,6 +141,33 @@ pub async fn within<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steering_program_maps_cpus_to_group_indices() {
+        let prog = cpu_steering_program(&[2, 5]);
+        let as_tuples: Vec<(u16, u8, u8, u32)> =
+            prog.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
+        assert_eq!(
+            as_tuples,
+            vec![
+                (0x20, 0, 0, 0xffff_f024), // ld [SKF_AD_OFF + SKF_AD_CPU]
+                (0x15, 0, 1, 2),           // jeq #2, next, skip
+                (0x06, 0, 0, 0),           // ret #0
+                (0x15, 0, 1, 5),           // jeq #5
+                (0x06, 0, 0, 1),           // ret #1
+                (0x06, 0, 0, u32::MAX),    // ret past the group: kernel hash
+            ]
+        );
+    }
+
+    #[test]
+    fn steering_attaches_to_a_group() {
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 16, 2).unwrap();
+        steer_by_cpu(&group[0], &[0, 1]).unwrap();
+        // A socket that is not in a SO_REUSEPORT group refuses it.
+        let lone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(steer_by_cpu(&lone, &[0]).is_err());
+    }
 
     #[test]
     fn group_shares_the_resolved_port() {

@@ -133,6 +133,7 @@ pub fn start(
     for l in &shared.cfg.listeners {
         let group = rt::bind_group(l.address, l.backlog.get(), n)
             .map_err(|e| io::Error::new(e.kind(), format!("listen on {}: {e}", l.address)))?;
+        steer(&shared.cfg, &group, cpus, l.address)?;
         addresses.push(group[0].local_addr()?);
         // Each shard's fair share of the listener's connection limit.
         let share = l.maxconn.div_ceil(n).max(1);
@@ -145,6 +146,7 @@ pub fn start(
         let group = rt::bind_group(r.address, r.backlog.get(), n).map_err(|e| {
             io::Error::new(e.kind(), format!("listen on {} (redirect): {e}", r.address))
         })?;
+        steer(&shared.cfg, &group, cpus, r.address)?;
         redirect_addresses.push(group[0].local_addr()?);
         let exempt = Arc::new(r.exempt_paths.clone());
         for (k, sock) in group.into_iter().enumerate() {
@@ -193,6 +195,23 @@ pub fn start(
         redirects: redirect_addresses,
         admin,
         handles,
+    })
+}
+
+/// With `[shards] steering = "cpu"`, attaches the CPU → shard program to a listener's group
+/// (its sockets are bound in shard order, so group index k is shard k on `cpus[k]`).
+fn steer(cfg: &Config, group: &[StdListener], cpus: &[usize], addr: SocketAddr) -> io::Result<()> {
+    if cfg.steering != crate::config::Steering::Cpu {
+        return Ok(());
+    }
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    rt::steer_by_cpu(first, cpus).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("steering connections by CPU on {addr} (SO_ATTACH_REUSEPORT_CBPF): {e}"),
+        )
     })
 }
 

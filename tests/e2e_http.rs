@@ -229,7 +229,10 @@ fn requests_past_the_grace_period_are_killed_and_logged_k() {
     let client = std::thread::spawn(move || cmd.output().expect("run curl"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while stats.requests() == before {
-        assert!(Instant::now() < deadline, "slow request never reached the origin");
+        assert!(
+            Instant::now() < deadline,
+            "slow request never reached the origin"
+        );
         std::thread::sleep(common::POLL);
     }
     let stopped = Instant::now();

@@ -239,3 +239,64 @@ fn plain_http_listener_redirects_forbids_and_proxies_exempt_paths() {
     });
     assert!(line.contains("-/-/-"), "{line}");
 }
+
+/// `[shards] steering = "cpu"`: a connection goes to the shard on the CPU that processes its
+/// SYN. On loopback that is the client's CPU, so curl pinned to CPU 0 lands on shard 0 every
+/// time, pinned to CPU 1 on shard 1 (with the kernel's hash, about half would go each way).
+#[test]
+fn cpu_steering_sends_each_connection_to_the_shard_on_its_cpu() {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(n >= 2, "this test needs CPUs 0 and 1 (the machine has {n})");
+    let taskset = common::require_tool("taskset");
+    let curl_bin = common::require_tool("curl");
+    let dir = TempDir::new("steering");
+    let certs = common::certs::make(dir.path());
+    let varnish = Varnish::start();
+    let cfg = dir.write(
+        "tlsterm.toml",
+        config_toml(
+            &varnish.unix_upstream(),
+            &certs,
+            &[0, 1],
+            "[admin]\naddress = \"127.0.0.1:0\"\n",
+        )
+        .replace("[shards]\n", "[shards]\nsteering = \"cpu\"\n"),
+    );
+    let t = Tlsterm::start(&cfg);
+    assert!(
+        t.stderr_lines()
+            .iter()
+            .any(|l| l.contains("steered to the shard on the CPU")),
+        "{:#?}",
+        t.stderr_lines()
+    );
+    let accepted = |shard: usize| -> u64 {
+        let m = common::tlsops::scrape(t.admin());
+        let prefix = format!("tlsterm_connections_accepted_total{{shard=\"{shard}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in\n{m}"))
+    };
+    for (cpu, expect) in [(0usize, [6u64, 0]), (1, [6, 6])] {
+        for _ in 0..6 {
+            let out = std::process::Command::new(&taskset)
+                .args(["-c", &cpu.to_string()])
+                .arg(&curl_bin)
+                .args(["-sS", "--max-time", "30", "--cacert"])
+                .arg(&certs.ca)
+                .arg("--resolve")
+                .arg(format!("localhost:{}:127.0.0.1", t.port()))
+                .args(["-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(t.url("/bytes/1"))
+                .output()
+                .expect("run taskset curl");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{out:?}");
+        }
+        assert_eq!(
+            [accepted(0), accepted(1)],
+            expect,
+            "after 6 connections from CPU {cpu}"
+        );
+    }
+}

@@ -12,7 +12,8 @@ use super::file::{FileConfig, FileH2, FileTimeouts};
 use super::values::{cpus_spec, parse_duration, parse_shard_spec, parse_socket_addr};
 use super::{
     parse_upstream, AccessLog, Config, H2Settings, ListenerConfig, LogConfig, ProcessSettings,
-    QuickStart, RedirectListener, ShardSpec, SliSettings, TestHooks, Timeouts, TlsSettings,
+    QuickStart, RedirectListener, ShardSpec, SliSettings, Steering, TestHooks, Timeouts,
+    TlsSettings,
 };
 use crate::http::Limits;
 use crate::limits::{Cidr, PerIpSettings};
@@ -39,9 +40,23 @@ const DEFAULT_BACKLOG: NonZeroU32 = match NonZeroU32::new(4096) {
 /// Builds the configuration; relative paths are joined to `base`.
 pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
     let listeners = listeners(&f)?;
-    let shards = match f.shards.and_then(|s| s.cpus) {
+    let (cpus, steering) = match f.shards {
+        None => (None, None),
+        Some(s) => (s.cpus, s.steering),
+    };
+    let shards = match cpus {
         None => ShardSpec::Auto { node: None },
         Some(v) => shard_value(&v).map_err(|r| bad("shards.cpus", r))?,
+    };
+    let steering = match steering.as_deref() {
+        None | Some("hash") => Steering::Hash,
+        Some("cpu") => Steering::Cpu,
+        Some(other) => {
+            return Err(bad(
+                "shards.steering",
+                format!("\"{other}\": use \"hash\" (default) or \"cpu\""),
+            ))
+        }
     };
     let upstream = super::upstream::upstream(f.upstream, base)?;
     let timeouts = timeouts(f.timeouts.unwrap_or_default())?;
@@ -127,6 +142,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
     Ok(Config {
         listeners,
         shards,
+        steering,
         certificates,
         tls,
         upstream,
@@ -178,6 +194,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
     Ok(Config {
         listeners,
         shards,
+        steering: Steering::Hash,
         certificates,
         tls: TlsSettings {
             ticket_keys: q.ticket_keys.clone(),

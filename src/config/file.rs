@@ -86,6 +86,7 @@ pub(crate) struct FileListener {
 pub(crate) struct FileShards {
     /// `"auto"`, `"auto:N"`, `"0-3,5"` or an array of integers: checked by `build`.
     pub cpus: Option<toml::Value>,
+    pub steering: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,6 +41,8 @@ use std::time::{Duration, SystemTime};
 pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     pub shards: ShardSpec,
+    /// Which shard a new connection goes to (`[shards] steering`). Default: the kernel's hash.
+    pub steering: Steering,
     /// Loaded certificates (chain + key), at least one.
     pub certificates: Vec<LoadedCert>,
     pub tls: TlsSettings,
@@ -65,6 +67,19 @@ pub struct Config {
     /// Client networks whose `X-Tlsterm-Debug: timers` is answered (`[debug] networks`).
     /// Default: loopback only (127.0.0.0/8, ::1).
     pub debug_networks: Vec<crate::limits::Cidr>,
+}
+
+/// Which shard a new connection goes to (`[shards] steering`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Steering {
+    /// `"hash"`: the kernel's SO_REUSEPORT hash of the connection's addresses (default).
+    #[default]
+    Hash,
+    /// `"cpu"`: the shard on the CPU that processes the connection's SYN (a classic BPF program
+    /// on the SO_REUSEPORT group), so a NIC queue's IRQ/RPS CPU and the shard serving it are
+    /// the same; other CPUs fall back to the hash. Worth it only when the NIC's queues are
+    /// steered to the shards' CPUs (tuning/nic-affinity).
+    Cpu,
 }
 
 /// Privilege drop (`[process]`): after binding the listeners and loading the keys as root,

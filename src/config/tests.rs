@@ -783,3 +783,24 @@ fn bad_upstream_group() {
         assert!(e.reason.contains(reason), "case {i}: {e}");
     }
 }
+
+#[test]
+fn shards_steering() {
+    let (_d, path) = setup(
+        "steering",
+        &format!("{MINIMAL}\n[shards]\ncpus = [0]\nsteering = \"cpu\"\n"),
+    );
+    let c = Config::from_file(&path).unwrap();
+    assert_eq!(c.steering, super::Steering::Cpu);
+    let (_d, path) = setup("steering-default", MINIMAL);
+    assert_eq!(
+        Config::from_file(&path).unwrap().steering,
+        super::Steering::Hash
+    );
+    let e = err_of(
+        "steering-bad",
+        &format!("{MINIMAL}\n[shards]\nsteering = \"random\"\n"),
+    );
+    assert_eq!(e.key, "shards.steering");
+    assert!(e.reason.contains("\"random\""), "{e}");
+}
