@@ -28,42 +28,14 @@ while [ $# -gt 0 ]; do
     shift
 done
 export PATH=$PATH:/usr/sbin
-for tool in openssl haproxy taskset python3; do
-    command -v "$tool" >/dev/null || { echo "cpu-split.sh: $tool is missing" >&2; exit 69; }
-done
+NAME=cpu-split
+. "$ROOT/bench/lib.sh"
+bench_need openssl haproxy taskset python3
 [ "$(nproc)" -ge 2 ] || { echo "cpu-split.sh: needs CPUs 0 and 1" >&2; exit 69; }
-if [ "$BUILD" = 1 ]; then
-    (cd "$ROOT" && cargo build --release --bin tlsterm -p tlsterm && cargo build --release -p loadtest)
-fi
-TLSTERM=$ROOT/target/release/tlsterm
-LOADTEST=$ROOT/target/release/loadtest
-WORK=$(mktemp -d /tmp/tlsterm-cpu-split.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+if [ "$BUILD" = 1 ]; then bench_build; fi
+bench_setup
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/k.pem" \
-    -out "$WORK/c.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
-cat "$WORK/c.pem" "$WORK/k.pem" >"$WORK/ecdsa.pem"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { # port pid
-    for _ in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-ORIGIN_PORT=$(free_port)
-taskset -c 0 "$LOADTEST" origin --listen "127.0.0.1:$ORIGIN_PORT" --cpus 0 >"$WORK/origin.log" 2>&1 &
-PIDS+=($!)
-wait_port "$ORIGIN_PORT" "${PIDS[0]}" || { echo "cpu-split.sh: origin did not start" >&2; exit 1; }
+start_origin 0
 
 start_server() { # name port -> SERVER_PID
     local name=$1 port=$2
@@ -76,7 +48,7 @@ cpus = [1]
 [[certificate]]
 pem = "$WORK/ecdsa.pem"
 [upstream]
-address = "127.0.0.1:$ORIGIN_PORT"
+address = "127.0.0.1:$ORIGIN"
 [timeouts]
 header = "120s"
 [log]
@@ -105,7 +77,7 @@ frontend fe
     default_backend be
 backend be
     http-reuse always
-    server origin 127.0.0.1:$ORIGIN_PORT
+    server origin 127.0.0.1:$ORIGIN
 EOF
         taskset -c 1 haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
     fi

@@ -22,32 +22,12 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ "${#RATES[@]}" -gt 0 ] || { echo "usage: bench/sli-at-rate.sh RATE [RATE...]" >&2; exit 64; }
-for tool in openssl curl taskset python3; do
-    command -v "$tool" >/dev/null || { echo "sli-at-rate.sh: $tool is missing" >&2; exit 69; }
-done
-if [ "$BUILD" = 1 ]; then
-    (cd "$ROOT" && cargo build --release --bin tlsterm -p tlsterm && cargo build --release -p loadtest)
-fi
-TLSTERM=$ROOT/target/release/tlsterm LOADTEST=$ROOT/target/release/loadtest
-WORK=$(mktemp -d /tmp/tlsterm-sli-rate.XXXXXX)
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/k.pem" \
-    -out "$WORK/c.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
-cat "$WORK/c.pem" "$WORK/k.pem" >"$WORK/ecdsa.pem"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-ORIGIN=$(free_port)
-taskset -c 0 "$LOADTEST" origin --listen "127.0.0.1:$ORIGIN" --cpus 0 >"$WORK/origin.log" 2>&1 &
-PIDS+=($!)
-wait_port "$ORIGIN" "${PIDS[0]}" || { echo "sli-at-rate.sh: origin did not start" >&2; exit 1; }
+NAME=sli-at-rate
+. "$ROOT/bench/lib.sh"
+bench_need openssl curl taskset python3
+if [ "$BUILD" = 1 ]; then bench_build; fi
+bench_setup
+start_origin 0
 for rate in "${RATES[@]}"; do
     port=$(free_port) admin=$(free_port)
     cat >"$WORK/tlsterm.toml" <<EOF

@@ -1,0 +1,47 @@
+# bench/lib.sh — shared by bench/cpu-split.sh, bench/sli-at-rate.sh and bench/steering.sh
+# (sourced, not run): tool checks, the release build, a work directory cleaned on exit, a
+# throwaway ECDSA P-256 certificate, free loopback ports, and waiting for a listener.
+# The caller sets NAME (for messages) and ROOT (the repository) before sourcing.
+
+bench_need() { # tool...: exits 69 naming the first missing one
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$NAME: $tool is missing" >&2; exit 69; }
+    done
+}
+
+bench_build() { # builds the release tlsterm and loadtest
+    (cd "$ROOT" && cargo build --release --bin tlsterm -p tlsterm && cargo build --release -p loadtest)
+}
+
+bench_setup() { # sets TLSTERM, LOADTEST, WORK (removed on exit with every pid in PIDS) and
+    # writes $WORK/ecdsa.pem (chain + key, CN and SAN localhost, 2 days)
+    TLSTERM=$ROOT/target/release/tlsterm
+    LOADTEST=$ROOT/target/release/loadtest
+    WORK=$(mktemp -d "/tmp/tlsterm-$NAME.XXXXXX")
+    PIDS=()
+    trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/k.pem" \
+        -out "$WORK/c.pem" -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null
+    cat "$WORK/c.pem" "$WORK/k.pem" >"$WORK/ecdsa.pem"
+}
+
+free_port() { # a free loopback TCP port
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port pid: until 127.0.0.1:port accepts (10 s), or pid exits (returns 1)
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || return 1
+        python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+start_origin() { # cpus: starts `loadtest origin` on a free port; sets ORIGIN
+    ORIGIN=$(free_port)
+    taskset -c "$1" "$LOADTEST" origin --listen "127.0.0.1:$ORIGIN" --cpus "$1" >"$WORK/origin.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$ORIGIN" "$!" || { echo "$NAME: loadtest origin did not start" >&2; cat "$WORK/origin.log" >&2; exit 1; }
+}
