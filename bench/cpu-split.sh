@@ -2,31 +2,34 @@
 # bench/cpu-split.sh — user vs kernel CPU per keep-alive request, tlsterm and HAProxy in the same
 # run (and, with --idle, RSS per idle TLS connection).
 #
-# Usage: bench/cpu-split.sh [--runs 3] [--duration 5] [--connections 16] [--idle 3000] [--no-build]
+# Usage: bench/cpu-split.sh [--runs 3] [--duration 5] [--connections 16] [--idle 3000]
+#                            [--scenario keepalive|bulk] [--no-build]
 #
 # Same pinning as bench/compare.sh: the server on CPU 1, `loadtest` and `loadtest origin` on
 # CPU 0, loopback only, ECDSA P-256 certificate made here with openssl, access logs off. For each
-# run and server: a keep-alive closed loop (`loadtest --scenario keepalive`), the server's
-# utime/stime ticks from /proc/PID/stat over the measured window, divided by the requests done
-# in it; then (with --idle N) a fresh server holding N idle TLS connections (`--scenario idle
+# run and server: a keep-alive closed loop (`loadtest --scenario keepalive`, or `bulk`: 1 MiB
+# responses, figures per MB), the server's utime/stime ticks from /proc/PID/stat over the
+# measured window, divided by the requests (MB) done in it; then (with --idle N) a fresh server holding N idle TLS connections (`--scenario idle
 # --server-pid`: VmRSS growth per connection). Prints every run and the medians.
 # Needs: cargo (unless --no-build), openssl, haproxy, taskset, python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNS=3 DURATION=5 CONNS=16 IDLE=0 BUILD=1
+RUNS=3 DURATION=5 CONNS=16 IDLE=0 BUILD=1 SCENARIO=keepalive
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) RUNS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --connections) CONNS=$2; shift ;;
     --idle) IDLE=$2; shift ;;
+    --scenario) SCENARIO=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "cpu-split.sh: unknown option $1" >&2; exit 64 ;;
     esac
     shift
 done
+case $SCENARIO in keepalive | bulk) ;; *) echo "cpu-split.sh: --scenario keepalive|bulk" >&2; exit 64 ;; esac
 export PATH=$PATH:/usr/sbin
 NAME=cpu-split
 . "$ROOT/bench/lib.sh"
@@ -95,7 +98,7 @@ for run in $(seq "$RUNS"); do
         start_server "$name" "$port"
         # Ticks over the measured window only: sampled after the warm-up, before the end.
         taskset -c 0 "$LOADTEST" --target "127.0.0.1:$port" --insecure-skip-verify --cpus 0 \
-            --json --quiet --scenario keepalive --connections "$CONNS" --warmup 1s \
+            --json --quiet --scenario "$SCENARIO" --connections "$CONNS" --warmup 1s \
             --duration "$((DURATION + 2))s" >"$WORK/ka.json" 2>"$WORK/ka.txt" &
         lt=$!
         sleep 2
@@ -104,13 +107,15 @@ for run in $(seq "$RUNS"); do
         b=$(cut -d' ' -f14,15 "/proc/$SERVER_PID/stat")
         wait "$lt"
         stop_server
-        python3 - "$name" "$run" "$a" "$b" "$DURATION" "$WORK/ka.json" "$(getconf CLK_TCK)" >>"$RESULTS" <<'EOF'
+        python3 - "$name" "$run" "$a" "$b" "$DURATION" "$WORK/ka.json" "$(getconf CLK_TCK)" "$SCENARIO" >>"$RESULTS" <<'EOF'
 import json, sys
-name, run, a, b, dur, path, hz = sys.argv[1:]
+name, run, a, b, dur, path, hz, scenario = sys.argv[1:]
 ua, sa = map(int, a.split()); ub, sb = map(int, b.split())
 d = json.load(open(path))
 rate = d["throughput_per_s"]  # requests/s over loadtest's window, which covers ours
 reqs = rate * float(dur)
+if scenario == "bulk":  # per MB (10^6 bytes) of 1 MiB bodies
+    reqs *= 1.048576
 us = 1e6 / int(hz)
 print(f"ka {name} {run} {rate:.0f} {(ub-ua)*us/reqs:.1f} {(sb-sa)*us/reqs:.1f}")
 EOF
@@ -130,11 +135,12 @@ EOF
         tail -n "$([ "$IDLE" -gt 0 ] && echo 2 || echo 1)" "$RESULTS"
     done
 done
-python3 - "$RESULTS" <<'EOF'
+python3 - "$RESULTS" "$SCENARIO" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 med = lambda xs: statistics.median(xs) if xs else float("nan")
-print("\nmedians (keep-alive: req/s, user µs/request, kernel µs/request; idle: KiB per connection)")
+unit = "MB" if len(sys.argv) > 2 and sys.argv[2] == "bulk" else "request"
+print(f"\nmedians (req/s, user µs/{unit}, kernel µs/{unit}; idle: KiB per connection)")
 for name in ("tlsterm", "haproxy"):
     ka = [r for r in rows if r[0] == "ka" and r[1] == name]
     idle = [r for r in rows if r[0] == "idle" and r[1] == name]

@@ -38,6 +38,7 @@ COSTS = [
     ("ka", "Keep-alive request, closed loop", "µs/request", "server_us_per_op", None),
     ("ka_open", "Keep-alive request, open loop", "µs/request", "server_us_per_op", None),
     ("bulk", "Bulk 1 MiB responses, per MB", "µs/MB", "server_us_per_mb", "aes128gcm_bulk"),
+    ("h2", "HTTP/2 request (50 conns × 10 streams)", "µs/request", "server_us_per_op", None),
 ]
 THROUGHPUTS = [
     ("hs13_ecdsa", "Full handshakes/s, ECDSA, TLS 1.3", "/s", "throughput_per_s"),
@@ -48,6 +49,7 @@ THROUGHPUTS = [
     ("res12", "Resumed handshakes/s, TLS 1.2", "/s", "throughput_per_s"),
     ("ka", "Keep-alive requests/s, closed loop (16 conns)", "/s", "throughput_per_s"),
     ("bulk", "Bulk MB/s (4 conns, 1 MiB bodies)", "MB/s", "body_mb_per_s"),
+    ("h2", "HTTP/2 requests/s (50 conns × 10 streams)", "/s", "throughput_per_s"),
 ]
 LATENCIES = [
     ("ka", "p50", "closed loop p50"),

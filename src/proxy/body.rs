@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::io::{Inbound, IoFail};
+use super::io::{Inbound, IoFail, READ_CHUNK};
 use crate::http::framing::{ChunkError, ChunkedScanner};
 
 /// Why a body transfer stopped early.
@@ -28,8 +28,27 @@ pub struct Limits {
     pub write: Duration,
 }
 
-/// Copies exactly `n` bytes from `from` (its buffer first) to `to`.
+/// Copies exactly `n` bytes from `from` (its buffer first) to `to`. A body larger than a
+/// standard read buffer is read through a wide one ([`Inbound::widen`]).
 pub async fn copy_exact<A, B>(
+    from: &mut Inbound<A>,
+    to: &mut Inbound<B>,
+    n: u64,
+    limits: Limits,
+) -> Result<u64, BodyFail>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    if n > READ_CHUNK as u64 {
+        from.widen();
+    }
+    let copied = copy_exact_through(from, to, n, limits).await;
+    from.narrow();
+    copied
+}
+
+async fn copy_exact_through<A, B>(
     from: &mut Inbound<A>,
     to: &mut Inbound<B>,
     mut n: u64,
@@ -58,8 +77,25 @@ where
     Ok(copied)
 }
 
-/// Copies a chunked body verbatim, validating it with `scanner`, up to its last CRLF.
+/// Copies a chunked body verbatim, validating it with `scanner`, up to its last CRLF (through
+/// a wide buffer: the length is not known in advance).
 pub async fn copy_chunked<A, B>(
+    from: &mut Inbound<A>,
+    to: &mut Inbound<B>,
+    scanner: &mut ChunkedScanner,
+    limits: Limits,
+) -> Result<u64, BodyFail>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    from.widen();
+    let copied = copy_chunked_through(from, to, scanner, limits).await;
+    from.narrow();
+    copied
+}
+
+async fn copy_chunked_through<A, B>(
     from: &mut Inbound<A>,
     to: &mut Inbound<B>,
     scanner: &mut ChunkedScanner,
@@ -92,8 +128,24 @@ where
     }
 }
 
-/// Copies until `from` closes. The end of the body is the upstream's EOF.
+/// Copies until `from` closes (through a wide buffer). The end of the body is the upstream's
+/// EOF.
 pub async fn copy_until_close<A, B>(
+    from: &mut Inbound<A>,
+    to: &mut Inbound<B>,
+    limits: Limits,
+) -> Result<u64, BodyFail>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    from.widen();
+    let copied = copy_until_close_through(from, to, limits).await;
+    from.narrow();
+    copied
+}
+
+async fn copy_until_close_through<A, B>(
     from: &mut Inbound<A>,
     to: &mut Inbound<B>,
     limits: Limits,

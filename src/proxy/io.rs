@@ -8,7 +8,10 @@
 //! What it does not do: parse anything, or decide which timeout applies.
 
 use std::cell::RefCell;
+use std::io::{self, IoSlice};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -18,10 +21,81 @@ use crate::rt::within;
 /// Size of one read from a socket.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// Size of one read while a large body is copied ([`Inbound::widen`]): four TLS records'
+/// worth, sent to the client in one `sendmsg` by [`Sock`].
+pub const BODY_CHUNK: usize = 64 * 1024;
+
 /// A client or upstream byte stream (TLS over TCP, plain TCP, Unix socket).
 pub trait ByteStream: AsyncRead + AsyncWrite + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin> ByteStream for T {}
+
+/// A socket stream whose vectored writes leave in one `sendmsg`.
+///
+/// rustls hands its pending records to the transport as one vectored write (a handshake
+/// flight is three to five records; a 64 KiB body write four), but glommio's streams write
+/// only the first slice of a vectored write, so each record became its own `send`, its own
+/// segment on the wire and its own wake-up of the peer. `Sock` sends them together with a
+/// non-blocking `sendmsg`; only when the socket is full does it fall back to the stream's own
+/// `poll_write`, which waits for room. Reads, flush and close are the stream's.
+#[derive(Debug)]
+pub struct Sock<S>(pub S);
+
+impl<S: AsyncRead + Unpin> AsyncRead for Sock<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + AsRawFd + Unpin> AsyncWrite for Sock<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let inner = &mut self.get_mut().0;
+        let mut slices = bufs.iter().filter(|b| !b.is_empty());
+        let Some(first) = slices.next() else {
+            return Poll::Ready(Ok(0));
+        };
+        if slices.next().is_none() {
+            return Pin::new(inner).poll_write(cx, first);
+        }
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        loop {
+            match socket2::SockRef::from(&*inner).send_vectored_with_flags(bufs, flags) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Full: the stream's own write registers for writability (or, if room
+                // appeared meanwhile, sends the first slice).
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Pin::new(inner).poll_write(cx, first)
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_close(cx)
+    }
+}
 
 /// Why an I/O operation did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +137,12 @@ thread_local! {
     static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     /// This shard's scratch buffer for reads on a connection that holds no buffer.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// This shard's spare body buffers, each `BODY_CHUNK` long (see [`Inbound::widen`]).
+    static WIDE_SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Spare body buffers kept per shard (BODY_CHUNK each: at most 4 MiB).
+const MAX_WIDE_SPARE: usize = 64;
 
 /// A `READ_CHUNK` buffer from the shard's spares, or a new one.
 fn take_spare() -> Vec<u8> {
@@ -139,6 +218,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
             self.start = 0;
             self.end = 0;
         }
+    }
+
+    /// Swaps a standard read buffer for a `BODY_CHUNK` one (from the shard's spares), keeping
+    /// the buffered bytes: a large body then arrives in a quarter of the reads and leaves in
+    /// a quarter of the writes. [`Inbound::narrow`] undoes it when the body is through, so an
+    /// idle or pooled connection keeps holding a standard buffer at most.
+    pub fn widen(&mut self) {
+        if self.buf.len() >= BODY_CHUNK {
+            return;
+        }
+        let mut wide = WIDE_SPARE
+            .with(|s| s.borrow_mut().pop())
+            .unwrap_or_else(|| vec![0; BODY_CHUNK]);
+        let n = self.end - self.start;
+        wide[..n].copy_from_slice(&self.buf[self.start..self.end]);
+        give_spare(std::mem::replace(&mut self.buf, wide));
+        self.start = 0;
+        self.end = n;
+    }
+
+    /// Undoes [`Inbound::widen`] when what is buffered fits a standard buffer (else keeps
+    /// the wide one: the bytes are not lost, only the memory is not given back yet).
+    pub fn narrow(&mut self) {
+        let n = self.end - self.start;
+        if self.buf.len() != BODY_CHUNK || n > READ_CHUNK {
+            return;
+        }
+        let mut standard = take_spare();
+        standard[..n].copy_from_slice(&self.buf[self.start..self.end]);
+        let wide = std::mem::replace(&mut self.buf, standard);
+        self.start = 0;
+        self.end = n;
+        WIDE_SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < MAX_WIDE_SPARE {
+                s.push(wide);
+            }
+        });
     }
 
     /// Reads more bytes into the buffer; returns how many arrived.
@@ -304,6 +421,103 @@ mod tests {
             }
             assert_eq!(s.buffered(), &data[..]);
             assert!(s.buf.len() >= data.len());
+        });
+    }
+
+    #[test]
+    fn widen_keeps_the_bytes_and_narrow_gives_the_wide_buffer_back() {
+        glommio::LocalExecutor::default().run(async {
+            let limit = Duration::from_secs(1);
+            let data: Vec<u8> = (0..BODY_CHUNK * 2).map(|i| (i % 251) as u8).collect();
+            let mut s = Inbound::with_buffer(Cursor::new(data.clone()), Vec::new());
+            assert_eq!(s.fill(limit).await, Ok(READ_CHUNK));
+            s.consume(100);
+            s.widen();
+            assert_eq!(s.buf.len(), BODY_CHUNK);
+            assert_eq!(s.buffered(), &data[100..READ_CHUNK]);
+            // A wide buffer reads a body in larger pieces.
+            assert_eq!(s.fill(limit).await, Ok(BODY_CHUNK - (READ_CHUNK - 100)));
+            assert_eq!(s.buffered(), &data[100..BODY_CHUNK + 100]);
+            // More buffered than a standard buffer holds: stays wide, nothing lost.
+            s.narrow();
+            assert_eq!(s.buf.len(), BODY_CHUNK);
+            s.consume(BODY_CHUNK - 10);
+            let wide_spares = WIDE_SPARE.with(|w| w.borrow().len());
+            s.narrow();
+            assert_eq!(s.buf.len(), READ_CHUNK);
+            assert_eq!(s.buffered(), &data[BODY_CHUNK + 90..BODY_CHUNK + 100]);
+            assert_eq!(WIDE_SPARE.with(|w| w.borrow().len()), wide_spares + 1);
+            // The next widen reuses it.
+            s.widen();
+            assert_eq!(WIDE_SPARE.with(|w| w.borrow().len()), wide_spares);
+            assert_eq!(s.buffered(), &data[BODY_CHUNK + 90..BODY_CHUNK + 100]);
+        });
+    }
+
+    /// A connected pair: `Sock` over glommio's stream, and the std peer.
+    async fn pair() -> (Sock<glommio::net::TcpStream>, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ours = glommio::net::TcpStream::connect(addr).await.unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        (Sock(ours), theirs)
+    }
+
+    #[test]
+    fn a_vectored_write_sends_every_slice_at_once() {
+        glommio::LocalExecutor::default().run(async {
+            let (mut ours, mut theirs) = pair().await;
+            let parts: [&[u8]; 4] = [b"first ", b"", b"second ", b"third"];
+            let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+            // glommio's own stream would take only the first slice here.
+            let n = ours.write_vectored(&slices).await.unwrap();
+            assert_eq!(n, 18);
+            let mut got = vec![0; 18];
+            std::io::Read::read_exact(&mut theirs, &mut got).unwrap();
+            assert_eq!(&got, b"first second third");
+        });
+    }
+
+    #[test]
+    fn a_vectored_write_to_a_full_socket_waits_for_room() {
+        glommio::LocalExecutor::default().run(async {
+            let (mut ours, theirs) = pair().await;
+            let chunk = vec![7u8; 64 * 1024];
+            let slices = [IoSlice::new(&chunk), IoSlice::new(&chunk)];
+            // Fill the socket (and the peer's receive buffer) while the peer does not read.
+            let mut sent = 0usize;
+            let full = loop {
+                match within(Duration::from_millis(200), ours.write_vectored(&slices)).await {
+                    Some(Ok(n)) => sent += n,
+                    Some(Err(e)) => panic!("write failed: {e}"),
+                    None => break true,
+                }
+                if sent > 64 << 20 {
+                    break false;
+                }
+            };
+            assert!(full, "the socket never filled");
+            // The peer drains everything; the pending write then completes.
+            let reader = std::thread::spawn(move || {
+                let mut theirs = theirs;
+                let mut buf = vec![0u8; 1 << 16];
+                let mut total = 0usize;
+                loop {
+                    match std::io::Read::read(&mut theirs, &mut buf) {
+                        Ok(0) | Err(_) => return total,
+                        Ok(n) => total += n,
+                    }
+                }
+            });
+            let n = within(Duration::from_secs(5), ours.write_vectored(&slices))
+                .await
+                .expect("the write waited for room and went through")
+                .unwrap();
+            assert!(n > 0);
+            sent += n;
+            ours.close().await.unwrap();
+            drop(ours);
+            assert_eq!(reader.join().unwrap(), sent);
         });
     }
 }

@@ -27,6 +27,7 @@ use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 use rustls::server::Acceptor;
 
+use self::io::Sock;
 use crate::clock;
 use crate::config::Config;
 use crate::log::AccessLog;
@@ -192,7 +193,7 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
         .connections_open
         .set(ctx.open_connections.get() as u64);
     let handshake = async {
-        let start = LazyConfigAcceptor::new(Acceptor::default(), tcp)
+        let start = LazyConfigAcceptor::new(Acceptor::default(), Sock(tcp))
             .await
             .ok()?;
         let hello = start.client_hello();

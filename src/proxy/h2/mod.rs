@@ -45,6 +45,7 @@ use h2::{Reason, RecvStream};
 
 use self::guard::{FrameMeter, RateLimits};
 use self::io::Compat;
+use super::io::Sock;
 use super::{ClientInfo, ShardCtx};
 use crate::config::H2Settings;
 use crate::rt::within;
@@ -54,7 +55,7 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// How long the final GOAWAY of an abusive connection may take to be written.
 const ABORT_FLUSH: Duration = Duration::from_secs(1);
 
-type H2Conn = Connection<Compat<TlsStream<TcpStream>>, Bytes>;
+type H2Conn = Connection<Compat<TlsStream<Sock<TcpStream>>>, Bytes>;
 
 /// The h2 server configuration for `s` (values the h2 crate would panic on are clamped; a
 /// validated `Config` never has them).
@@ -130,7 +131,7 @@ enum Life {
 }
 
 /// Serves HTTP/2 on an established TLS connection (ALPN `h2`) until it closes.
-pub async fn serve(ctx: &Rc<ShardCtx>, tls: TlsStream<TcpStream>, info: ClientInfo) {
+pub async fn serve(ctx: &Rc<ShardCtx>, tls: TlsStream<Sock<TcpStream>>, info: ClientInfo) {
     let s = &ctx.cfg.h2;
     let t = &ctx.cfg.timeouts;
     let meter = Rc::new(RefCell::new(FrameMeter::new(RateLimits {
