@@ -490,6 +490,10 @@ async fn control_watcher(
         }
         if ticks % 10 == 0 {
             ctx.log.flush();
+            // Idle upstream connections past their age are closed here rather than when a
+            // request happens to reach them (the cache closes its side after ~5 s).
+            ctx.upstream.prune_idle(crate::clock::now());
+            ctx.note_pool();
         }
         if ticks % 50 == 0 {
             ctx.per_ip.prune(crate::clock::now());

@@ -261,7 +261,8 @@ pub struct UpstreamConfig {
     pub eject: Eject,
     /// Active health checks; `None` (default) = none.
     pub check: Option<ActiveCheck>,
-    /// Idle keep-alive connections kept per shard. Default 128.
+    /// Idle keep-alive connections kept per shard (and backend). Default 1024; idle ones hold
+    /// no buffer, and `max_idle_age` closes those not reused within 4 s.
     pub max_idle_per_shard: usize,
     /// Open connections (idle + busy) per shard; at the cap requests queue up to
     /// `timeouts.queue` (then 503 `sQ`). 0 = no cap (default).

@@ -161,7 +161,7 @@ fn defaults_when_optional_sections_absent() {
         c.upstream.backends[0],
         UpstreamAddr::Unix("/run/varnish.socket".into())
     );
-    assert_eq!(c.upstream.max_idle_per_shard, 128);
+    assert_eq!(c.upstream.max_idle_per_shard, 1024);
     assert_eq!(c.timeouts, Timeouts::default());
     assert_eq!(c.limits, Limits::default());
     assert_eq!(c.log.access, AccessLog::Stdout);
@@ -484,7 +484,7 @@ fn quick_start() {
         c.upstream.backends[0],
         UpstreamAddr::Unix("/run/v.socket".into())
     );
-    assert_eq!(c.upstream.max_idle_per_shard, 128);
+    assert_eq!(c.upstream.max_idle_per_shard, 1024);
     assert_eq!(c.timeouts, Timeouts::default());
     assert_eq!(c.log.access, AccessLog::Stdout);
     assert_eq!(c.admin, q.admin);

@@ -20,7 +20,7 @@ use super::{
 use crate::limits::Cidr;
 
 /// Idle keep-alive connections per shard (per backend) when `max_idle_per_shard` is absent.
-pub(crate) const DEFAULT_MAX_IDLE: usize = 128;
+pub(crate) const DEFAULT_MAX_IDLE: usize = 1024;
 
 /// The `[upstream]` section; relative socket paths are joined to `base`.
 pub(crate) fn upstream(up: Option<FileUpstream>, base: &Path) -> Result<UpstreamConfig, Bad> {

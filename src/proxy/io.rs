@@ -174,26 +174,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
         }
     }
 
-    /// Reuses `buf` (e.g. the buffer a pooled upstream connection kept) as the read buffer.
-    pub fn with_buffer(stream: S, mut buf: Vec<u8>) -> Self {
-        if buf.is_empty() {
-            buf = take_spare();
-        } else if buf.len() < READ_CHUNK {
-            buf.resize(READ_CHUNK, 0);
-        }
+    /// A stream about to be read (e.g. an upstream connection taken for an exchange): it takes
+    /// a read buffer from the shard's spares now.
+    pub fn with_spare_buffer(stream: S) -> Self {
         Inbound {
             stream,
-            buf,
+            buf: take_spare(),
             start: 0,
             end: 0,
         }
     }
 
-    /// The stream and its (empty, reusable) buffer; `None` for the buffer when bytes are still
-    /// unconsumed.
-    pub fn into_parts(self) -> (S, Option<Vec<u8>>) {
-        let empty = self.start == self.end;
-        (self.stream, empty.then_some(self.buf))
+    /// The stream, to be kept idle, when every byte read was consumed (its buffer goes to the
+    /// shard's spares); `None` when bytes are still unconsumed (the stream must be closed).
+    pub fn into_idle(mut self) -> Option<S> {
+        if self.start != self.end {
+            return None;
+        }
+        give_spare(std::mem::take(&mut self.buf));
+        Some(self.stream)
     }
 
     /// Bytes received and not yet consumed.
@@ -400,7 +399,7 @@ mod tests {
             s.release_buffer();
             assert!(s.buf.is_empty());
             assert_eq!(spares(), before + 1);
-            let up = Inbound::with_buffer(Cursor::new(Vec::new()), Vec::new());
+            let up = Inbound::with_spare_buffer(Cursor::new(Vec::new()));
             assert_eq!(up.buf.len(), READ_CHUNK);
             assert_eq!(spares(), before, "the spare was reused");
             // EOF on a released stream is a close, and holds no buffer.
@@ -429,7 +428,7 @@ mod tests {
         glommio::LocalExecutor::default().run(async {
             let limit = Duration::from_secs(1);
             let data: Vec<u8> = (0..BODY_CHUNK * 2).map(|i| (i % 251) as u8).collect();
-            let mut s = Inbound::with_buffer(Cursor::new(data.clone()), Vec::new());
+            let mut s = Inbound::with_spare_buffer(Cursor::new(data.clone()));
             assert_eq!(s.fill(limit).await, Ok(READ_CHUNK));
             s.consume(100);
             s.widen();

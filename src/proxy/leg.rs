@@ -142,7 +142,7 @@ async fn acquire_from(
     let pool = ctx.upstream.pool(backend, kind);
     let now = clock::now();
     let leg = |c: upstream::Conn| Leg {
-        io: Inbound::with_buffer(c.stream, c.buf),
+        io: Inbound::with_spare_buffer(c.stream),
         uses: c.uses,
         slot: c.slot,
         kind,
@@ -341,7 +341,7 @@ pub(super) fn record(
     });
 }
 
-/// Returns the upstream connection (with its read buffer) to its pool when the exchange ended
+/// Returns the upstream connection to its pool (its read buffer to the shard's spares) when the exchange ended
 /// cleanly: keep-alive response fully read, request body fully sent, nothing unread, shard not
 /// stopping. Otherwise it is closed here.
 pub(super) fn give_back(ctx: &ShardCtx, leg: Leg, resp: &ResponseHead, state: &ExchangeState) {
@@ -352,14 +352,10 @@ pub(super) fn give_back(ctx: &ShardCtx, leg: Leg, resp: &ResponseHead, state: &E
     if !clean {
         return;
     }
-    if let (stream, Some(buf)) = leg.io.into_parts() {
-        ctx.upstream.pool(leg.backend, leg.kind).put_back(
-            stream,
-            buf,
-            leg.uses,
-            leg.slot,
-            clock::now(),
-        );
+    if let Some(stream) = leg.io.into_idle() {
+        ctx.upstream
+            .pool(leg.backend, leg.kind)
+            .put_back(stream, leg.uses, leg.slot, clock::now());
         ctx.note_pool();
     }
 }

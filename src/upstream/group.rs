@@ -141,6 +141,16 @@ impl Group {
         self.backends.iter().map(|b| b.pool.open_len()).sum()
     }
 
+    /// Closes the idle connections of every pool that are too old to be reused.
+    pub fn prune_idle(&self, now: Instant) {
+        for b in &self.backends {
+            b.pool.prune_idle(now);
+            if let Some(r) = &b.reserved {
+                r.prune_idle(now);
+            }
+        }
+    }
+
     /// Closes every idle connection of every pool (drain).
     pub fn clear(&self) {
         for b in &self.backends {

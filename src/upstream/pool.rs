@@ -15,6 +15,7 @@
 //! What it does not do: speak HTTP (that is `proxy`), or share connections between shards.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -74,13 +75,12 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// A pooled upstream connection with its read buffer (bytes read past the previous response
-/// are a protocol error, so the buffer is empty whenever the connection is idle).
+/// A pooled upstream connection. It holds no read buffer while idle (bytes read past the
+/// previous response are a protocol error, so there is nothing to keep): the leg that takes
+/// it borrows one from the shard's spares.
 #[derive(Debug)]
 pub struct Conn {
     pub stream: Stream,
-    /// The read buffer kept with the connection (empty of data; reused, not reallocated).
-    pub buf: Vec<u8>,
     /// Responses completed on this connection so far.
     pub uses: u32,
     /// The pool capacity this connection occupies (given back when it closes).
@@ -136,7 +136,8 @@ pub struct Pool {
     max_idle: usize,
     connect_timeout: Duration,
     max_idle_age: Duration,
-    idle: RefCell<Vec<Conn>>,
+    /// Most recently returned at the back (taken first), oldest at the front (evicted first).
+    idle: RefCell<VecDeque<Conn>>,
     capacity: Rc<Capacity>,
 }
 
@@ -153,7 +154,7 @@ impl Pool {
             max_idle,
             connect_timeout,
             max_idle_age: Duration::from_secs(4),
-            idle: RefCell::new(Vec::new()),
+            idle: RefCell::new(VecDeque::new()),
             capacity: Rc::new(Capacity {
                 max: max_open,
                 open: Cell::new(0),
@@ -177,7 +178,7 @@ impl Pool {
             return Some(Slot(Rc::clone(c)));
         }
         // A pooled idle connection can be closed to make room.
-        if self.idle.borrow_mut().pop().is_some() {
+        if self.idle.borrow_mut().pop_front().is_some() {
             c.open.set(c.open.get() + 1);
             return Some(Slot(Rc::clone(c)));
         }
@@ -210,7 +211,7 @@ impl Pool {
     /// dropped (closed) on the way.
     pub fn take_idle(&self, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.borrow_mut();
-        while let Some(conn) = idle.pop() {
+        while let Some(conn) = idle.pop_back() {
             if now.saturating_duration_since(conn.idle_since) < self.max_idle_age {
                 return Some(conn);
             }
@@ -220,10 +221,9 @@ impl Pool {
 
     /// Returns a connection after a complete exchange (`uses`: exchanges completed before this
     /// one). Beyond `max_idle` the oldest idle connection is closed.
-    pub fn put_back(&self, stream: Stream, buf: Vec<u8>, uses: u32, slot: Slot, now: Instant) {
+    pub fn put_back(&self, stream: Stream, uses: u32, slot: Slot, now: Instant) {
         let conn = Conn {
             stream,
-            buf,
             uses: uses + 1,
             slot,
             idle_since: now,
@@ -233,9 +233,21 @@ impl Pool {
             if self.max_idle == 0 {
                 return;
             }
-            idle.remove(0);
+            idle.pop_front();
         }
-        idle.push(conn);
+        idle.push_back(conn);
+    }
+
+    /// Closes the idle connections older than [`Pool::max_idle_age`] (the oldest are at the
+    /// front; stops at the first young one).
+    pub fn prune_idle(&self, now: Instant) {
+        let mut idle = self.idle.borrow_mut();
+        while idle
+            .front()
+            .is_some_and(|c| now.saturating_duration_since(c.idle_since) >= self.max_idle_age)
+        {
+            idle.pop_front();
+        }
     }
 
     /// Closes every idle connection (drain).
@@ -258,7 +270,6 @@ impl Pool {
     fn conn(&self, stream: Stream, slot: Slot, now: Instant) -> Conn {
         Conn {
             stream,
-            buf: Vec::new(),
             uses: 0,
             slot,
             idle_since: now,
@@ -288,5 +299,44 @@ impl Pool {
             }),
             Some(Ok(stream)) => Ok(stream),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_connections_are_reused_newest_first_evicted_oldest_first_and_pruned_by_age() {
+        glommio::LocalExecutor::default().run(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let pool = Pool::new(UpstreamAddr::Tcp(addr), 2, 0, Duration::from_secs(1));
+            let t0 = Instant::now();
+            let mut ports = Vec::new();
+            for i in 0..3u64 {
+                let slot = pool.reserve(Duration::from_secs(1)).await.unwrap();
+                let conn = pool.connect(slot, t0).await.unwrap();
+                let Stream::Tcp(s) = &conn.stream else {
+                    unreachable!()
+                };
+                ports.push(s.local_addr().unwrap().port());
+                pool.put_back(conn.stream, 0, conn.slot, t0 + Duration::from_secs(i));
+            }
+            // At most two idle: the first one returned was closed.
+            assert_eq!(pool.idle_len(), 2);
+            assert_eq!(pool.open_len(), 2);
+            // At 5.5 s the one returned at 1 s is 4.5 s old (pruned: the age limit is 4 s), the
+            // one returned at 2 s is 3.5 s old (stays).
+            pool.prune_idle(t0 + Duration::from_millis(5500));
+            assert_eq!(pool.idle_len(), 1);
+            let conn = pool.take_idle(t0 + Duration::from_millis(5500)).unwrap();
+            let Stream::Tcp(s) = &conn.stream else {
+                unreachable!()
+            };
+            assert_eq!(s.local_addr().unwrap().port(), ports[2]);
+            assert_eq!(conn.uses, 1);
+            assert!(pool.take_idle(t0).is_none());
+        });
     }
 }
