@@ -158,7 +158,14 @@ pub async fn serve(ctx: &Rc<ShardCtx>, tls: TlsStream<Sock<TcpStream>>, info: Cl
                 };
                 streams.started();
                 let done = Rc::clone(&streams);
-                let task = stream::serve(Rc::clone(ctx), Rc::clone(&info), request, respond);
+                // Boxed here, once: the stream's future is about 3 KiB, and the spawn below
+                // moves its argument three times (this block, the gate's, glommio's task).
+                let task = Box::pin(stream::serve(
+                    Rc::clone(ctx),
+                    Rc::clone(&info),
+                    request,
+                    respond,
+                ));
                 match gate.spawn(async move {
                     task.await;
                     done.ended();
