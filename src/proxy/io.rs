@@ -7,11 +7,11 @@
 //!
 //! What it does not do: parse anything, or decide which timeout applies.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, IoSlice};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -30,24 +30,122 @@ pub trait ByteStream: AsyncRead + AsyncWrite + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin> ByteStream for T {}
 
-/// A socket stream whose vectored writes leave in one `sendmsg`.
+/// A socket stream whose vectored writes leave in one `sendmsg`, and whose writes can be held
+/// back to leave with the next ones.
 ///
 /// rustls hands its pending records to the transport as one vectored write (a handshake
 /// flight is three to five records; a 64 KiB body write four), but glommio's streams write
 /// only the first slice of a vectored write, so each record became its own `send`, its own
 /// segment on the wire and its own wake-up of the peer. `Sock` sends them together with a
 /// non-blocking `sendmsg`; only when the socket is full does it fall back to the stream's own
-/// `poll_write`, which waits for room. Reads, flush and close are the stream's.
+/// `poll_write`, which waits for room. Reads and flush are the stream's.
+///
+/// Inside [`HoldWrites`] a write is kept in `held` rather than sent. Held bytes leave with the
+/// next write outside it (one `sendmsg`), or when a read would wait (the peer may be waiting
+/// for them), or on flush, or on close, where they are queued with `MSG_MORE` so that the FIN
+/// of the `shutdown` rides on their segment. This is what joins a TLS 1.3 server's session
+/// tickets, written as the handshake completes, to the first response (or to the
+/// close_notify), and a close_notify to its FIN: one segment and one wake-up of the client
+/// instead of two or three.
 #[derive(Debug)]
-pub struct Sock<S>(pub S);
+pub struct Sock<S> {
+    inner: S,
+    held: Vec<u8>,
+}
 
-impl<S: AsyncRead + Unpin> AsyncRead for Sock<S> {
+thread_local! {
+    /// Set while a [`HoldWrites`] future is being polled (a shard is one thread, and only the
+    /// future being polled touches its sockets).
+    static HOLD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Polls a future with the writes of the [`Sock`]s it uses held back (see [`Sock`]).
+#[derive(Debug)]
+pub struct HoldWrites<F>(pub F);
+
+impl<F: std::future::Future + Unpin> std::future::Future for HoldWrites<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let was = HOLD.with(|h| h.replace(true));
+        let out = Pin::new(&mut self.0).poll(cx);
+        HOLD.with(|h| h.set(was));
+        out
+    }
+}
+
+fn holding() -> bool {
+    HOLD.with(Cell::get)
+}
+
+impl<S> Sock<S> {
+    pub fn new(inner: S) -> Self {
+        Sock {
+            inner,
+            held: Vec::new(),
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Bytes written but not yet sent (held by [`HoldWrites`]).
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+impl<S: AsyncWrite + AsRawFd + Unpin> Sock<S> {
+    /// Sends the held bytes through the stream's own write (which waits for room).
+    fn poll_send_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.held.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.held) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => drop(self.held.drain(..n)),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // An idle connection keeps no capacity.
+        self.held = Vec::new();
+        Poll::Ready(Ok(()))
+    }
+
+    /// One non-blocking `sendmsg` of `slices` with `flags` added; `WouldBlock` and
+    /// `Interrupted` are `Ok(None)`.
+    fn try_send(&self, slices: &[IoSlice<'_>], flags: libc::c_int) -> io::Result<Option<usize>> {
+        let flags = flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        match socket2::SockRef::from(&self.inner).send_vectored_with_flags(slices, flags) {
+            Ok(n) => Ok(Some(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + AsRawFd + Unpin> AsyncRead for Sock<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+        let this = self.get_mut();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if read.is_pending() && !this.held.is_empty() {
+            // About to wait for the peer, which may be waiting for these.
+            if let Poll::Ready(Err(e)) = this.poll_send_held(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        read
     }
 }
 
@@ -57,7 +155,7 @@ impl<S: AsyncWrite + AsRawFd + Unpin> AsyncWrite for Sock<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -65,35 +163,69 @@ impl<S: AsyncWrite + AsRawFd + Unpin> AsyncWrite for Sock<S> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let inner = &mut self.get_mut().0;
+        let this = self.get_mut();
+        if holding() {
+            let n = bufs.iter().map(|b| b.len()).sum();
+            this.held.reserve(n);
+            for b in bufs {
+                this.held.extend_from_slice(b);
+            }
+            return Poll::Ready(Ok(n));
+        }
+        if !this.held.is_empty() {
+            // The held bytes and these in one sendmsg.
+            let mut slices = Vec::with_capacity(bufs.len() + 1);
+            slices.push(IoSlice::new(&this.held));
+            slices.extend(
+                bufs.iter()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| IoSlice::new(b)),
+            );
+            let held = this.held.len();
+            match this.try_send(&slices, 0)? {
+                Some(n) if n > held => {
+                    this.held = Vec::new();
+                    return Poll::Ready(Ok(n - held));
+                }
+                Some(n) => drop(this.held.drain(..n)),
+                None => {}
+            }
+            ready!(this.poll_send_held(cx))?;
+        }
         let mut slices = bufs.iter().filter(|b| !b.is_empty());
         let Some(first) = slices.next() else {
             return Poll::Ready(Ok(0));
         };
         if slices.next().is_none() {
-            return Pin::new(inner).poll_write(cx, first);
+            return Pin::new(&mut this.inner).poll_write(cx, first);
         }
-        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        loop {
-            match socket2::SockRef::from(&*inner).send_vectored_with_flags(bufs, flags) {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Full: the stream's own write registers for writability (or, if room
-                // appeared meanwhile, sends the first slice).
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Pin::new(inner).poll_write(cx, first)
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        match this.try_send(bufs, 0)? {
+            Some(n) => Poll::Ready(Ok(n)),
+            // Full: the stream's own write registers for writability (or, if room
+            // appeared meanwhile, sends the first slice).
+            None => Pin::new(&mut this.inner).poll_write(cx, first),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+        let this = self.get_mut();
+        if holding() {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(this.poll_send_held(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_close(cx)
+        let this = self.get_mut();
+        if !this.held.is_empty() {
+            // Queued, not pushed: the shutdown below adds the FIN to this segment and sends it.
+            if let Some(n) = this.try_send(&[IoSlice::new(&this.held)], libc::MSG_MORE)? {
+                drop(this.held.drain(..n));
+            }
+            ready!(this.poll_send_held(cx))?;
+        }
+        Pin::new(&mut this.inner).poll_close(cx)
     }
 }
 
@@ -347,9 +479,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
         }
     }
 
-    /// Closes the write side gracefully (TLS close_notify, then FIN) within `limit`.
+    /// Closes the write side gracefully (TLS close_notify, then FIN) within `limit`. On a
+    /// [`Sock`] the close_notify and the FIN leave in one segment (see [`HoldWrites`]).
     pub async fn close(&mut self, limit: Duration) {
-        let _ = within(limit, self.stream.close()).await;
+        let _ = within(limit, HoldWrites(self.stream.close())).await;
     }
 
     /// After [`Inbound::close`]: reads and discards what the peer still sends, until its EOF
@@ -375,6 +508,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inbound<S> {
 mod tests {
     use super::*;
     use futures_lite::io::Cursor;
+    use futures_lite::FutureExt;
 
     fn spares() -> usize {
         SPARE.with(|s| s.borrow().len())
@@ -459,7 +593,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let ours = glommio::net::TcpStream::connect(addr).await.unwrap();
         let (theirs, _) = listener.accept().unwrap();
-        (Sock(ours), theirs)
+        (Sock::new(ours), theirs)
     }
 
     #[test]
@@ -474,6 +608,93 @@ mod tests {
             let mut got = vec![0; 18];
             std::io::Read::read_exact(&mut theirs, &mut got).unwrap();
             assert_eq!(&got, b"first second third");
+        });
+    }
+
+    /// Reads from the std peer until `n` bytes arrived (or EOF).
+    fn read_n(theirs: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        std::io::Read::read_exact(theirs, &mut got).unwrap();
+        got
+    }
+
+    #[test]
+    fn held_writes_leave_with_the_next_write() {
+        glommio::LocalExecutor::default().run(async {
+            let (mut ours, mut theirs) = pair().await;
+            HoldWrites(ours.write_all(b"tickets ")).await.unwrap();
+            HoldWrites(ours.flush()).await.unwrap();
+            assert_eq!(ours.held(), 8, "held, not sent, even through a flush");
+            theirs.set_nonblocking(true).unwrap();
+            let mut probe = [0u8; 1];
+            assert_eq!(
+                std::io::Read::read(&mut theirs, &mut probe)
+                    .unwrap_err()
+                    .kind(),
+                io::ErrorKind::WouldBlock,
+                "nothing on the wire yet"
+            );
+            theirs.set_nonblocking(false).unwrap();
+            let parts: [&[u8]; 2] = [b"response ", b"body"];
+            let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+            // The count is of the caller's bytes; the held ones went first.
+            assert_eq!(ours.write_vectored(&slices).await.unwrap(), 13);
+            assert_eq!(ours.held(), 0);
+            assert_eq!(read_n(&mut theirs, 21), b"tickets response body");
+        });
+    }
+
+    #[test]
+    fn held_writes_leave_before_a_read_waits() {
+        glommio::LocalExecutor::default().run(async {
+            let (mut ours, theirs) = pair().await;
+            // The peer answers only once it has what we wrote: holding it through the read
+            // would be a deadlock.
+            let peer = std::thread::spawn(move || {
+                let mut theirs = theirs;
+                let got = read_n(&mut theirs, 6);
+                std::io::Write::write_all(&mut theirs, b"answer").unwrap();
+                got
+            });
+            HoldWrites(ours.write_all(b"flight")).await.unwrap();
+            let mut buf = [0u8; 6];
+            within(Duration::from_secs(5), ours.read_exact(&mut buf))
+                .await
+                .expect("the held bytes went out when the read had to wait")
+                .unwrap();
+            assert_eq!(&buf, b"answer");
+            assert_eq!(peer.join().unwrap(), b"flight");
+        });
+    }
+
+    #[test]
+    fn a_close_sends_held_bytes_and_the_fin() {
+        glommio::LocalExecutor::default().run(async {
+            let (mut ours, mut theirs) = pair().await;
+            HoldWrites(ours.write_all(b"tickets ")).await.unwrap();
+            HoldWrites(
+                async {
+                    ours.write_all(b"close_notify").await?;
+                    ours.close().await
+                }
+                .boxed_local(),
+            )
+            .await
+            .unwrap();
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut theirs, &mut all).unwrap();
+            assert_eq!(all, b"tickets close_notify", "every byte, then EOF");
+        });
+    }
+
+    #[test]
+    fn a_flush_outside_hold_sends_held_bytes() {
+        glommio::LocalExecutor::default().run(async {
+            let (mut ours, mut theirs) = pair().await;
+            HoldWrites(ours.write_all(b"alert")).await.unwrap();
+            ours.flush().await.unwrap();
+            assert_eq!(ours.held(), 0);
+            assert_eq!(read_n(&mut theirs, 5), b"alert");
         });
     }
 

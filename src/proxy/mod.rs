@@ -22,12 +22,13 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use futures_lite::AsyncWriteExt;
 use futures_rustls::LazyConfigAcceptor;
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 use rustls::server::Acceptor;
 
-use self::io::Sock;
+use self::io::{HoldWrites, Sock};
 use crate::clock;
 use crate::config::Config;
 use crate::log::AccessLog;
@@ -193,7 +194,7 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
         .connections_open
         .set(ctx.open_connections.get() as u64);
     let handshake = async {
-        let start = LazyConfigAcceptor::new(Acceptor::default(), Sock(tcp))
+        let start = LazyConfigAcceptor::new(Acceptor::default(), Sock::new(tcp))
             .await
             .ok()?;
         let hello = start.client_hello();
@@ -204,7 +205,21 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
             .lookup(hello.server_name(), hello.signature_schemes())
             .map(|(_, kind)| kind)
             .unwrap_or(CertKind::Ecdsa);
-        let stream = start.into_stream(tls.config).await.ok()?;
+        // The handshake's writes are held until it waits for the client (a flight leaves as
+        // one send) or ends: a TLS 1.3 server's session tickets, written as it completes, then
+        // leave with the first response, or with the close_notify (see `io::Sock`). TLS 1.2's
+        // last flight (tickets, ChangeCipherSpec, Finished) is one the client waits for: it
+        // leaves now, as does an alert on failure.
+        let mut stream = match HoldWrites(start.into_stream(tls.config).into_fallible()).await {
+            Ok(stream) => stream,
+            Err((_, mut sock)) => {
+                let _ = sock.flush().await;
+                return None;
+            }
+        };
+        if stream.get_ref().1.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            stream.get_mut().0.flush().await.ok()?;
+        }
         Some((stream, kind))
     };
     // A client that does not finish its handshake in time is closed with a FIN (the TCP
