@@ -15,7 +15,8 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Binds one listening socket with SO_REUSEADDR + SO_REUSEPORT (one per shard, same address),
-/// IPV6_V6ONLY for IPv6 addresses, and the given backlog.
+/// IPV6_V6ONLY for IPv6 addresses, TCP_NODELAY (inherited by every accepted socket), and the
+/// given backlog.
 pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<StdListener> {
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -179,6 +180,15 @@ mod tests {
         assert_eq!(ports.len(), 3);
         assert_ne!(ports[0], 0);
         assert!(ports.iter().all(|p| *p == ports[0]));
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_nodelay_from_the_listener() {
+        // The proxy relies on this instead of a setsockopt per connection.
+        let listener = bind_reuseport("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
     }
 
     #[test]

@@ -412,11 +412,14 @@ async fn accept_loop(
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                let allowed = stream
-                    .peer_addr()
-                    .map(|p| ctx.per_ip.connection_allowed(p.ip(), crate::clock::now()))
-                    .unwrap_or(false);
-                if !allowed {
+                // A connection whose peer address cannot be read is already gone.
+                let Ok(peer) = stream.peer_addr() else {
+                    continue;
+                };
+                if !ctx
+                    .per_ip
+                    .connection_allowed(peer.ip(), crate::clock::now())
+                {
                     // Penalized client: closed silently (FIN, no TLS, no answer).
                     ctx.metrics.per_ip_refused.add(1);
                     drop(stream);
@@ -428,8 +431,10 @@ async fn accept_loop(
                 let task = gate.spawn_into(
                     async move {
                         match front {
-                            Front::Tls => serve_connection(ctx, stream).await,
-                            Front::PlainRedirect(exempt) => serve_plain(ctx, stream, exempt).await,
+                            Front::Tls => serve_connection(ctx, stream, peer).await,
+                            Front::PlainRedirect(exempt) => {
+                                serve_plain(ctx, stream, peer, exempt).await
+                            }
                         }
                         drop(slot);
                     },

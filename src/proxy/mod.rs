@@ -161,12 +161,15 @@ pub enum Front {
 }
 
 /// Serves one connection accepted on a plain-HTTP (redirect) listener.
-pub async fn serve_plain(ctx: Rc<ShardCtx>, tcp: TcpStream, exempt: Arc<Vec<String>>) {
-    let peer = match tcp.peer_addr() {
-        Ok(p) => p,
-        Err(_) => return,
-    };
-    let _ = tcp.set_nodelay(true);
+///
+/// `peer` is the client's address as the accept loop read it. TCP_NODELAY comes from the
+/// listening socket (accepted sockets inherit it: no system call per connection).
+pub async fn serve_plain(
+    ctx: Rc<ShardCtx>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    exempt: Arc<Vec<String>>,
+) {
     ctx.open_connections.set(ctx.open_connections.get() + 1);
     ctx.metrics.connections_accepted.add(1);
     let client = ClientInfo {
@@ -181,12 +184,9 @@ pub async fn serve_plain(ctx: Rc<ShardCtx>, tcp: TcpStream, exempt: Arc<Vec<Stri
 }
 
 /// Serves one accepted TCP connection to the end.
-pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream) {
-    let peer = match tcp.peer_addr() {
-        Ok(p) => p,
-        Err(_) => return,
-    };
-    let _ = tcp.set_nodelay(true);
+///
+/// `peer` and TCP_NODELAY: as for [`serve_plain`].
+pub async fn serve_connection(ctx: Rc<ShardCtx>, tcp: TcpStream, peer: SocketAddr) {
     let accepted = clock::now();
     ctx.open_connections.set(ctx.open_connections.get() + 1);
     ctx.metrics.connections_accepted.add(1);
