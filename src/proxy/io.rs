@@ -86,12 +86,9 @@ impl<S> Sock<S> {
         }
     }
 
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
     /// Bytes written but not yet sent (held by [`HoldWrites`]).
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    fn held(&self) -> usize {
         self.held.len()
     }
 }
