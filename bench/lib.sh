@@ -1,4 +1,5 @@
-# bench/lib.sh — shared by bench/cpu-split.sh, bench/sli-at-rate.sh and bench/steering.sh
+# bench/lib.sh — shared by bench/cpu-split.sh, bench/sli-at-rate.sh, bench/steering.sh and
+# bench/scaling.sh
 # (sourced, not run): tool checks, the release build, a work directory cleaned on exit, a
 # throwaway ECDSA P-256 certificate, free loopback ports, and waiting for a listener.
 # The caller sets NAME (for messages) and ROOT (the repository) before sourcing.
@@ -44,4 +45,19 @@ start_origin() { # cpus: starts `loadtest origin` on a free port; sets ORIGIN
     taskset -c "$1" "$LOADTEST" origin --listen "127.0.0.1:$ORIGIN" --cpus "$1" >"$WORK/origin.log" 2>&1 &
     PIDS+=($!)
     wait_port "$ORIGIN" "$!" || { echo "$NAME: loadtest origin did not start" >&2; cat "$WORK/origin.log" >&2; exit 1; }
+}
+
+bench_options() { # "$@": parses --runs N, --duration S, --no-build and -h (the script's header
+    # comment, up to `set -euo`); sets RUNS (3), DURATION (5), BUILD (1)
+    RUNS=3 DURATION=5 BUILD=1
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --runs) RUNS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --no-build) BUILD=0 ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+        *) echo "$NAME.sh: unknown option $1" >&2; exit 64 ;;
+        esac
+        shift
+    done
 }

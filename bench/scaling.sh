@@ -17,19 +17,9 @@
 # sharding). Needs: cargo (unless --no-build), openssl, taskset, python3; CPUs 0 and 1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNS=3 DURATION=5 BUILD=1
-while [ $# -gt 0 ]; do
-    case $1 in
-    --runs) RUNS=$2; shift ;;
-    --duration) DURATION=$2; shift ;;
-    --no-build) BUILD=0 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) echo "scaling.sh: unknown option $1" >&2; exit 64 ;;
-    esac
-    shift
-done
 NAME=scaling
 . "$ROOT/bench/lib.sh"
+bench_options "$@"
 bench_need openssl taskset python3
 [ "$(nproc)" -ge 2 ] || { echo "scaling.sh: needs CPUs 0 and 1" >&2; exit 69; }
 if [ "$BUILD" = 1 ]; then bench_build; fi
