@@ -61,3 +61,33 @@ bench_options() { # "$@": parses --runs N, --duration S, --no-build and -h (the 
         shift
     done
 }
+
+start_tlsterm() { # port pin shards admin [extra]: writes $WORK/tlsterm.toml (listener on
+    # 127.0.0.1:port, `[shards] cpus = shards`, the ECDSA certificate, upstream $ORIGIN, access
+    # log off, `[admin] address = "admin"`; extra TOML lines go right after `cpus`: keys of
+    # [shards], then any tables), starts tlsterm under `taskset -c pin` and waits for its
+    # listener; sets SERVER (the pid)
+    local port=$1 pin=$2 shards=$3 admin=$4 extra=${5:-}
+    cat >"$WORK/tlsterm.toml" <<EOF
+[[listener]]
+address = "127.0.0.1:$port"
+[shards]
+cpus = $shards
+$extra
+[[certificate]]
+pem = "$WORK/ecdsa.pem"
+[upstream]
+address = "127.0.0.1:$ORIGIN"
+[log]
+access = "off"
+[admin]
+address = "$admin"
+EOF
+    taskset -c "$pin" "$TLSTERM" run --config "$WORK/tlsterm.toml" >"$WORK/tlsterm.log" 2>&1 &
+    SERVER=$!
+    wait_port "$port" "$SERVER" || {
+        echo "$NAME.sh: tlsterm did not start" >&2
+        cat "$WORK/tlsterm.log" >&2
+        exit 1
+    }
+}

@@ -37,24 +37,8 @@ for run in $(seq "$RUNS"); do
         start_origin "$load"
         origin_pid=${PIDS[-1]}
         port=$(free_port)
-        cat >"$WORK/tlsterm.toml" <<EOF
-[[listener]]
-address = "127.0.0.1:$port"
-[shards]
-cpus = $shards
-[[certificate]]
-pem = "$WORK/ecdsa.pem"
-[upstream]
-address = "127.0.0.1:$ORIGIN"
-[log]
-access = "off"
-[admin]
-address = "off"
-EOF
-        taskset -c "$([ "$placement" = 2shards ] && echo 0,1 || echo 1)" \
-            "$TLSTERM" run --config "$WORK/tlsterm.toml" >"$WORK/tlsterm.log" 2>&1 &
-        server=$!
-        wait_port "$port" "$server" || { echo "scaling.sh: tlsterm did not start" >&2; cat "$WORK/tlsterm.log" >&2; exit 1; }
+        start_tlsterm "$port" "$([ "$placement" = 2shards ] && echo 0,1 || echo 1)" "$shards" off
+        server=$SERVER
         for scenario in handshake keepalive; do
             extra=()
             [ "$scenario" = handshake ] && extra=(--tls 1.3 --no-request)

@@ -30,23 +30,8 @@ bench_setup
 start_origin 0
 for rate in "${RATES[@]}"; do
     port=$(free_port) admin=$(free_port)
-    cat >"$WORK/tlsterm.toml" <<EOF
-[[listener]]
-address = "127.0.0.1:$port"
-[shards]
-cpus = [1]
-[[certificate]]
-pem = "$WORK/ecdsa.pem"
-[upstream]
-address = "127.0.0.1:$ORIGIN"
-[log]
-access = "off"
-[admin]
-address = "127.0.0.1:$admin"
-EOF
-    taskset -c 1 "$TLSTERM" run --config "$WORK/tlsterm.toml" >"$WORK/tlsterm.log" 2>&1 &
-    pid=$!
-    wait_port "$port" "$pid" || { echo "sli-at-rate.sh: tlsterm did not start" >&2; cat "$WORK/tlsterm.log" >&2; exit 1; }
+    start_tlsterm "$port" 1 "[1]" "127.0.0.1:$admin"
+    pid=$SERVER
     taskset -c 0 "$LOADTEST" --target "127.0.0.1:$port" --insecure-skip-verify --cpus 0 \
         --server-pid "$pid" --server-cpus 1 --json --quiet --scenario keepalive --connections 64 \
         --rate "$rate" --duration "${DURATION}s" --warmup 1s >"$WORK/lt.json" 2>"$WORK/lt.txt"

@@ -33,24 +33,8 @@ measure() { # mode run scenario args...
     shift 3
     local port admin pid
     port=$(free_port) admin=$(free_port)
-    cat >"$WORK/tlsterm.toml" <<EOF
-[[listener]]
-address = "127.0.0.1:$port"
-[shards]
-cpus = [0, 1]
-steering = "$mode"
-[[certificate]]
-pem = "$WORK/ecdsa.pem"
-[upstream]
-address = "127.0.0.1:$ORIGIN"
-[log]
-access = "off"
-[admin]
-address = "127.0.0.1:$admin"
-EOF
-    "$TLSTERM" run --config "$WORK/tlsterm.toml" >"$WORK/tlsterm.log" 2>&1 &
-    pid=$!
-    wait_port "$port" "$pid" || { echo "steering.sh: tlsterm did not start" >&2; cat "$WORK/tlsterm.log" >&2; exit 1; }
+    start_tlsterm "$port" 0,1 "[0, 1]" "127.0.0.1:$admin" "steering = \"$mode\""
+    pid=$SERVER
     "$LOADTEST" --target "127.0.0.1:$port" --insecure-skip-verify --cpus 0,1 --json --quiet \
         --scenario "$scenario" --duration "${DURATION}s" --warmup 1s "$@" >"$WORK/lt.json" 2>"$WORK/lt.txt"
     curl -s "http://127.0.0.1:$admin/metrics" >"$WORK/metrics.txt"
