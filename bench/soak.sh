@@ -150,10 +150,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_for_line() { # FILE REGEX SECONDS PID -> prints the first matching line
-    local file=$1 re=$2 secs=$3 pid=$4 k line
+# Only complete lines count: a writer may put a line out in pieces, and a half-written
+# "listening on 127.0.0.1:" once left the origin port empty (varnishd then never became ready).
+wait_for_line() { # FILE REGEX SECONDS PID -> prints the first matching complete line
+    local file=$1 re=$2 secs=$3 pid=$4 k line text
     for ((k = 0; k < secs * 10; k++)); do
-        line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
+        text=$(cat "$file" 2>/dev/null; printf x)
+        text=${text%x}
+        text=${text%"${text##*$'\n'}"} # drop a last line that has no newline yet
+        line=$(grep -m1 -E "$re" <<<"$text" || true)
         [[ -n $line ]] && { echo "$line"; return 0; }
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -207,6 +212,7 @@ ORIGIN_PID=$!
 line=$(wait_for_line "$WORK/origin.err" 'tlsterm origin: listening on' 30 "$ORIGIN_PID") ||
     die "tlsterm origin did not start"
 ORIGIN_PORT=${line##*:}
+[[ $ORIGIN_PORT =~ ^[0-9]+$ ]] || die "no port in the origin's line: $line"
 
 sed -e "s/@ORIGIN_PORT@/$ORIGIN_PORT/" -e 's/first_byte_timeout = 60s/first_byte_timeout = 30s/' \
     "$ROOT/tests/vcl/echo.vcl" >"$WORK/soak.vcl"
@@ -219,17 +225,16 @@ start_varnish() {
         >>"$WORK/varnishd.log" 2>&1 &
     VARNISH_PID=$!
     VARNISH_STARTS=$((VARNISH_STARTS + 1))
-    local k
+    local k code=none
     for ((k = 0; k < 300; k++)); do
-        if curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$SOCK" \
-            http://ready/bytes/1 2>/dev/null | grep -q 200; then
-            return 0
-        fi
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --unix-socket "$SOCK" \
+            http://ready/bytes/1 2>/dev/null) || true
+        [[ $code == 200 ]] && return 0
         kill -0 "$VARNISH_PID" 2>/dev/null || break
         sleep 0.1
     done
     tail -n 20 "$WORK/varnishd.log" >&2
-    die "varnishd did not become ready"
+    die "varnishd did not become ready (last answer through $SOCK: ${code:-none}; origin :$ORIGIN_PORT)"
 }
 start_varnish
 

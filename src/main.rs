@@ -5,6 +5,7 @@
 //! built-in origin + HTTPS on 127.0.0.1:8443), and the hidden `origin` (the tiny origin alone,
 //! for tests and benchmarks).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -266,13 +267,15 @@ fn serve(mut cfg: Config) -> Result<()> {
     };
     let running = shard::start(shared, &cpus, after_bind)?;
     for addr in &running.addresses {
-        eprintln!("tlsterm: listening on {addr}");
+        say_line(format!("tlsterm: listening on {addr}"));
     }
     for addr in &running.redirects {
-        eprintln!("tlsterm: redirecting http on {addr}");
+        say_line(format!("tlsterm: redirecting http on {addr}"));
     }
     if let Some(addr) = running.admin {
-        eprintln!("tlsterm: admin on http://{addr}/ (metrics, healthz)");
+        say_line(format!(
+            "tlsterm: admin on http://{addr}/ (metrics, healthz)"
+        ));
     }
     eprintln!(
         "tlsterm: {} shard(s) on CPUs {:?}, upstream {upstream}",
@@ -384,9 +387,20 @@ fn demo(listen: SocketAddr) -> Result<()> {
     serve(cfg)
 }
 
+/// Prints a start-up line that scripts parse (an address) with one write. `eprintln!` writes each
+/// formatting piece separately to the unbuffered stderr, so a reader polling the file could see
+/// `listening on 127.0.0.1:` before the port arrives.
+fn say_line(mut line: String) {
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 fn origin(listen: SocketAddr) -> Result<()> {
     let listener = std::net::TcpListener::bind(listen).with_context(|| format!("bind {listen}"))?;
-    eprintln!("tlsterm origin: listening on {}", listener.local_addr()?);
+    say_line(format!(
+        "tlsterm origin: listening on {}",
+        listener.local_addr()?
+    ));
     tlsterm::origin::run(listener)?;
     Ok(())
 }
