@@ -182,6 +182,8 @@ fn serve(mut cfg: Config) -> Result<()> {
     let mut signals =
         Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let cpus = tlsterm::topology::shard_cpus(&cfg.shards).context("choosing shard CPUs")?;
+    // Stamped before the build: a file changed during or after it triggers a reload.
+    let loaded_stamps = reload::stamps(&reload::watched_files(&cfg));
     let state = reload::build(
         &cfg,
         None,
@@ -223,6 +225,7 @@ fn serve(mut cfg: Config) -> Result<()> {
         Arc::clone(&cfg),
         Arc::clone(&publisher),
         Arc::clone(&reload_counters),
+        loaded_stamps,
     )
     .context("starting the reloader")?;
     let ocsp_fetch =
