@@ -405,10 +405,11 @@ fn drain_sends_goaway_and_open_streams_finish() {
         &[0],
         "[admin]\naddress = \"127.0.0.1:0\"\n",
     );
+    let seen = env.varnish().origin_stats.requests();
     let mut c = raw(&env);
     c.send(&get(1, "/delay/1500/bytes/1000"));
-    // Let the stream reach the cache, then drain.
-    std::thread::sleep(Duration::from_millis(300));
+    // Let the stream reach the origin, then drain.
+    env.varnish().wait_origin_requests(seen, WAIT);
     assert_eq!(admin_post(env.tls.admin(), "/drain"), 200);
     let goaway = c.goaway(WAIT).expect("GOAWAY on drain");
     assert_eq!(goaway.error_code(), Some(NO_ERROR));

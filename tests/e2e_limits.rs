@@ -220,6 +220,7 @@ fn health_checks_use_the_reserved_pool_when_the_main_pool_is_full() {
     let t = Tlsterm::start(&cfg);
     let slow_url = t.url("/delay/3000/bytes/10");
     let (ca, port) = (certs.ca.clone(), t.port());
+    let seen = varnish.origin_stats.requests();
     let slow = std::thread::spawn(move || {
         std::process::Command::new("curl")
             .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
@@ -230,7 +231,8 @@ fn health_checks_use_the_reserved_pool_when_the_main_pool_is_full() {
             .output()
             .expect("curl")
     });
-    std::thread::sleep(Duration::from_millis(700));
+    // The slow request holds the pool's only connection once the origin has it.
+    varnish.wait_origin_requests(seen, Duration::from_secs(10));
     let code = |extra: &[&str], path: &str| {
         let mut args = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
         args.extend_from_slice(extra);
@@ -262,6 +264,7 @@ fn per_ip_cap_penalizes_then_forgives() {
     );
     let url = env.tls.url("/delay/1500/bytes/10");
     let (ca, port) = (env.certs.ca.clone(), env.tls.port());
+    let seen = env.varnish().origin_stats.requests();
     let first = std::thread::spawn(move || {
         std::process::Command::new("curl")
             .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
@@ -272,7 +275,9 @@ fn per_ip_cap_penalizes_then_forgives() {
             .output()
             .expect("curl")
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // The first request is in flight (at the origin for 1.5 s) once the origin has it.
+    env.varnish()
+        .wait_origin_requests(seen, Duration::from_secs(10));
     let try_once = || {
         let out = common::curl(
             &env.tls,

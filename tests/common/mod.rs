@@ -261,6 +261,24 @@ impl Varnish {
             .unwrap_or_else(|| panic!("no {name} in varnishstat output {text:?}"))
     }
 
+    /// Waits until the origin has read more than `seen` requests (a request under `/delay/`
+    /// counts while it is still in flight) and returns the count; panics after `within`.
+    /// For tests that need a slow request to be in progress before they go on.
+    pub fn wait_origin_requests(&self, seen: u64, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        loop {
+            let n = self.origin_stats.requests();
+            if n > seen {
+                return n;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the origin saw no request beyond the first {seen} within {within:?}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// Client connections Varnish accepted so far (includes the readiness probe).
     pub fn sess_conn(&self) -> u64 {
         self.counter("MAIN.sess_conn")
