@@ -63,7 +63,7 @@ pub use render::{render, ProcessInfo, StapleFacts, TlsFacts};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::sli::{Cause, Phase, Termination, Verdict};
+use crate::sli::{verdict, Cause, Phase, RequestTimes, Termination, Verdict};
 use crate::tls::CertKind;
 
 /// A counter or gauge with a single writer (its shard) and any number of readers.
@@ -235,6 +235,32 @@ pub struct RequestRecord {
     pub upstream_response: Option<Duration>,
 }
 
+impl RequestRecord {
+    /// The record of one finished request: its internal latency and SLI verdict (against
+    /// `threshold`) and Tr, all derived from its lifecycle `times`.
+    pub fn of(
+        protocol: Protocol,
+        status: Option<u16>,
+        termination: Termination,
+        times: &RequestTimes,
+        threshold: Duration,
+    ) -> Self {
+        let latency = times.internal_latency();
+        let upstream_response = match (times.body_sent.or(times.head_sent), times.response_head) {
+            (Some(sent), Some(head)) => Some(head.saturating_duration_since(sent)),
+            _ => None,
+        };
+        RequestRecord {
+            protocol,
+            status,
+            termination,
+            verdict: verdict(latency, termination, threshold),
+            internal_latency: latency,
+            upstream_response,
+        }
+    }
+}
+
 impl ShardMetrics {
     pub fn new(shard: usize) -> Self {
         ShardMetrics {
@@ -308,6 +334,44 @@ impl ShardMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_derives_latency_verdict_and_tr_from_the_times() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| Some(t0 + Duration::from_millis(ms));
+        let mut times = RequestTimes::new(t0);
+        times.head_complete = at(1);
+        times.upstream_ready = at(2);
+        times.head_sent = at(3);
+        times.body_sent = at(10);
+        times.response_head = at(40);
+        times.response_head_sent = at(100);
+        let threshold = Duration::from_millis(50);
+        let r = RequestRecord::of(
+            Protocol::H2,
+            Some(200),
+            Termination::NORMAL,
+            &times,
+            threshold,
+        );
+        // (3 − 1) + (100 − 40) ms; Tr from the end of the body, not the head.
+        assert_eq!(r.internal_latency, Some(Duration::from_millis(62)));
+        assert_eq!(r.upstream_response, Some(Duration::from_millis(30)));
+        assert_eq!(r.verdict, Verdict::BadLatency);
+        assert_eq!((r.protocol, r.status), (Protocol::H2, Some(200)));
+
+        // The head never completed: no latency, judged by the termination alone.
+        let refused = Termination::new(Cause::ProxyRefused, Phase::Request);
+        let r = RequestRecord::of(
+            Protocol::Http11,
+            Some(400),
+            refused,
+            &RequestTimes::new(t0),
+            threshold,
+        );
+        assert_eq!((r.internal_latency, r.upstream_response), (None, None));
+        assert_eq!(r.verdict, verdict(None, refused, threshold));
+    }
 
     #[test]
     fn record_counts_each_dimension_once() {

@@ -16,7 +16,7 @@ use crate::http::request::RequestHead;
 use crate::http::response::{parse_response_head, ResponseFraming, ResponseHead};
 use crate::log::Entry;
 use crate::metrics::{Protocol, RequestRecord};
-use crate::sli::{verdict, Phase, RequestTimes, Termination};
+use crate::sli::{Phase, RequestTimes, Termination};
 use crate::upstream;
 
 type Upstream = Inbound<upstream::Stream>;
@@ -290,19 +290,13 @@ pub(super) fn record(
     term: Termination,
 ) {
     let plain = info.proto == crate::http::rewrite::Proto::Http;
-    let latency = times.internal_latency();
-    let upstream_response = match (times.body_sent.or(times.head_sent), times.response_head) {
-        (Some(sent), Some(head)) => Some(head.saturating_duration_since(sent)),
-        _ => None,
-    };
-    ctx.metrics.record_request(&RequestRecord {
+    ctx.metrics.record_request(&RequestRecord::of(
         protocol,
-        status: state.status,
-        termination: term,
-        verdict: verdict(latency, term, ctx.cfg.sli.latency_threshold),
-        internal_latency: latency,
-        upstream_response,
-    });
+        state.status,
+        term,
+        times,
+        ctx.cfg.sli.latency_threshold,
+    ));
     if ctx.log.is_off() || !ctx.control.access_log_enabled() {
         return;
     }
