@@ -38,7 +38,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ByteStream for T {}
 /// only the first slice of a vectored write, so each record became its own `send`, its own
 /// segment on the wire and its own wake-up of the peer. `Sock` sends them together with a
 /// non-blocking `sendmsg`; only when the socket is full does it fall back to the stream's own
-/// `poll_write`, which waits for room. Reads and flush are the stream's.
+/// `poll_write`, which waits for room. Reads, flush and close are the stream's, once any held
+/// bytes (below) are out.
 ///
 /// Inside [`HoldWrites`] a write is kept in `held` rather than sent. Held bytes leave with the
 /// next write outside it (one `sendmsg`), or when a read would wait (the peer may be waiting
