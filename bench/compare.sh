@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/compare.sh — tlsterm side by side with HAProxy, nginx and hitch as TLS terminators.
+# bench/compare.sh — tlsterm side by side with HAProxy, nginx, hitch and Sōzu as TLS terminators.
 #
 # Same certificates (ECDSA P-256 and RSA-2048 chains with OCSP staples, made once per invocation
 # with openssl), the same backend (`loadtest origin` on CPU 0), the same pinning (the server on
@@ -21,10 +21,11 @@ usage: bench/compare.sh [options]
   --rate R           open-loop keep-alive rate in req/s (default: half of tlsterm's closed-loop
                      rate in the first run, rounded down to 500, at least 500; then fixed for
                      every server and run)
-  --servers LIST     comma-separated subset of tlsterm,haproxy,nginx,hitch (default: tlsterm
-                     and every peer that is installed)
+  --servers LIST     comma-separated subset of tlsterm,haproxy,nginx,hitch,sozu (default:
+                     tlsterm and every peer that is installed)
   --install-peers    apt-get update, then apt-get install haproxy nginx hitch (without starting
-                     their services)
+                     their services); and Sōzu from crates.io when it is not on the PATH
+                     (`cargo install --locked sozu@SOZU_VERSION`, about 10 minutes on 2 cores)
   --no-build         do not run cargo build (use target/release and bench/ceiling/target)
   --out DIR          results directory (default bench/results)
   --keep-work        keep the work directory (configs, certificates, raw loadtest JSON, logs)
@@ -32,6 +33,7 @@ usage: bench/compare.sh [options]
 
 Pinning: CPU 0 = loadtest + origin, CPU 1 = the server under test (needs CPUs 0 and 1).
 Needs openssl, taskset, ss, python3, and cargo unless --no-build; root for --install-peers.
+Every server is reached with SNI `localhost` (Sōzu picks its certificate by SNI only).
 EOF
 }
 
@@ -39,6 +41,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 RUNS=3 DURATION=10 WARMUP=2 IDLE_CONNS=10000 RATE=auto SERVERS="" INSTALL=0 BUILD=1
 QUICK=0 OUT=$BENCH/results KEEP=0 CEIL_RUNS=5 CEIL_SECONDS=1
+# The Sōzu release the issue's figures come from; --install-peers builds it from crates.io.
+SOZU_VERSION=2.3.3
 EXPLICIT=" "
 
 need_value() { [ $# -ge 2 ] || { echo "compare.sh: $1 needs a value" >&2; exit 64; }; }
@@ -138,20 +142,26 @@ if [ "$INSTALL" = 1 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy nginx hitch >>"$WORK/apt.log" 2>&1 ||
         die "apt-get install failed: $(tail -3 "$WORK/apt.log")"
     if [ "$POLICY_RC_CREATED" = 1 ]; then rm -f /usr/sbin/policy-rc.d; POLICY_RC_CREATED=0; fi
+    if ! command -v sozu >/dev/null 2>&1; then
+        # Its build compiles a .proto file: Debian's protobuf-compiler provides protoc.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >>"$WORK/apt.log" 2>&1 ||
+            die "apt-get install protobuf-compiler failed: $(tail -3 "$WORK/apt.log")"
+        log "cargo install --locked sozu@$SOZU_VERSION (crates.io, into ~/.cargo/bin)"
+        CARGO_TARGET_DIR=$WORK/sozu-target cargo install --locked "sozu@$SOZU_VERSION" >"$WORK/sozu-install.log" 2>&1 ||
+            die "cargo install sozu failed: $(tail -3 "$WORK/sozu-install.log")"
+        rm -rf "$WORK/sozu-target"
+    fi
 fi
 
-peer_bin() { case "$1" in haproxy) echo haproxy ;; nginx) echo nginx ;; hitch) echo hitch ;; esac; }
+PEERS="haproxy nginx hitch sozu"
+installed() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 if [ -z "$SERVERS" ]; then
     SERVERS=tlsterm
-    for p in haproxy nginx hitch; do
-        if command -v "$(peer_bin $p)" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ]; then SERVERS+=" $p"; fi
-    done
+    for p in $PEERS; do installed "$p" && SERVERS+=" $p"; done
 fi
 for s in $SERVERS; do
-    case "$s" in
-    tlsterm) ;;
-    haproxy | nginx | hitch)
-        command -v "$s" >/dev/null 2>&1 || [ -x "/usr/sbin/$s" ] || die "$s is not installed (try --install-peers)" ;;
+    case " tlsterm $PEERS " in
+    *" $s "*) [ "$s" = tlsterm ] || installed "$s" || die "$s is not installed (try --install-peers)" ;;
     *) die "unknown server $s" ;;
     esac
 done
@@ -409,6 +419,41 @@ EOF
         MAIN_PID=$!
         MEASURE_PID=$(child_of "$MAIN_PID") || MEASURE_PID=""
         ;;
+    sozu)
+        # One worker process (the main process only supervises it); rustls on ring with Sōzu's
+        # defaults (four TLS 1.3 tickets per handshake). Sōzu does not staple OCSP responses.
+        cat >"$dir/sozu.toml" <<EOF
+command_socket = "$dir/sozu.sock"
+log_level = "error"
+log_target = "stdout"
+worker_count = 1
+worker_automatic_restart = false
+handle_process_affinity = false
+max_connections = $((IDLE_CONNS + 1000))
+max_buffers = $((2 * IDLE_CONNS + 2000))
+buffer_size = 16393
+activate_listeners = true
+front_timeout = 120
+request_timeout = 120
+
+[[listeners]]
+protocol = "https"
+address = "127.0.0.1:$SERVER_PORT"
+alpn_protocols = ["h2", "http/1.1"]
+front_timeout = 120
+request_timeout = 120
+
+[clusters.origin]
+protocol = "http"
+frontends = [
+  { address = "127.0.0.1:$SERVER_PORT", hostname = "localhost", certificate = "$CERTS/$2-leaf.pem", key = "$CERTS/$2-leaf.p8", certificate_chain = "$CERTS/$2-ca.pem" }
+]
+backends = [ { address = "127.0.0.1:$ORIGIN_PORT" } ]
+EOF
+        taskset -c 1 sozu start --config "$dir/sozu.toml" >"$dir/log" 2>&1 &
+        MAIN_PID=$!
+        MEASURE_PID=$(child_of "$MAIN_PID") || MEASURE_PID=""
+        ;;
     esac
     STARTED+=("$MAIN_PID")
     if [ -z "$MEASURE_PID" ] || ! wait_listen "$SERVER_PORT" "$MAIN_PID"; then
@@ -452,7 +497,7 @@ run_loadtest() { # out.json args...: the common flags, server pid and pinning
     local out=$1
     shift
     local rc=0
-    taskset -c 0 "$LOADTEST" --target "127.0.0.1:$SERVER_PORT" --insecure-skip-verify --cpus 0 \
+    taskset -c 0 "$LOADTEST" --target "127.0.0.1:$SERVER_PORT" --sni localhost --insecure-skip-verify --cpus 0 \
         --server-pid "$MEASURE_PID" --server-cpus 1 --json --quiet --max-errors 1000000000 \
         "$@" >"$out" 2>"${out%.json}.txt" || rc=$?
     if [ "$rc" != 0 ] || ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$out" 2>/dev/null; then
@@ -536,6 +581,7 @@ EOF
         haproxy) echo "haproxy=$(haproxy -v | head -1 | awk '{print $3}')" ;;
         nginx) echo "nginx=$(nginx -v 2>&1 | sed 's|.*nginx/||')" ;;
         hitch) echo "hitch=$(hitch --version 2>&1 | awk '{print $2}')" ;;
+        sozu) echo "sozu=$(sozu --version 2>&1 | awk '{print $2}')" ;;
         esac
     done
     echo "runs=$RUNS"

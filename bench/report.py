@@ -17,14 +17,15 @@ import shutil
 import statistics
 from pathlib import Path
 
-PEERS_ORDER = ["tlsterm", "haproxy", "nginx", "hitch"]
-LABEL = {"tlsterm": "tlsterm", "haproxy": "HAProxy", "nginx": "nginx", "hitch": "hitch"}
+PEERS_ORDER = ["tlsterm", "haproxy", "nginx", "hitch", "sozu"]
+LABEL = {"tlsterm": "tlsterm", "haproxy": "HAProxy", "nginx": "nginx", "hitch": "hitch", "sozu": "Sōzu"}
 COLOR = {
     "ceiling": "#9e9e9e",
     "tlsterm": "#1f77b4",
     "haproxy": "#d62728",
     "nginx": "#2ca02c",
     "hitch": "#ff7f0e",
+    "sozu": "#9467bd",
 }
 
 # (test, label, unit, loadtest field, ceiling key)
@@ -262,7 +263,11 @@ def render_md(r, meta, servers, peers, rate):
     vers = [f"tlsterm {meta.get('tlsterm', '?')}"] + [f"{LABEL[p]} {meta.get(p, '?')}" for p in peers]
     L.append(f"- Machine: {meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, kernel {meta.get('kernel', '?')}; "
              f"load average {meta.get('load_before', '?')} before, {meta.get('load_after', '?')} after.")
-    L.append(f"- Versions: {', '.join(vers)}; peers on OpenSSL {meta.get('openssl', '?')}; tlsterm and the ceiling on rustls 0.23 + ring.")
+    openssl_peers = [LABEL[p] for p in peers if p != "sozu"]
+    tls = f"{', '.join(openssl_peers)} on OpenSSL {meta.get('openssl', '?')}; " if openssl_peers else ""
+    tls += "Sōzu on its own rustls + ring; " if "sozu" in peers else ""
+    L.append(f"- Versions: {', '.join(vers)}; {tls}tlsterm and the ceiling on rustls 0.23 + ring; "
+             "every client sends SNI `localhost`.")
     L.append(f"- Setup: server on CPU 1, loadtest and `loadtest origin` on CPU 0, loopback; "
              f"{meta.get('runs')} run(s) × {meta.get('duration_s')} s (+{meta.get('warmup_s')} s warm-up), medians; "
              f"OCSP staples {staples(meta, servers)}; access logs off; open-loop rate {fmt(rate, 0)} req/s; "
