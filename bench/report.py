@@ -137,6 +137,15 @@ def idle_kib(d):
     return (rss["peak_kib"] - rss["before_kib"]) / up
 
 
+def user_part(d, field):
+    """The user-space part of d[field]: the run's utime share of the server's CPU applied to it
+    (None when loadtest did not report the split)."""
+    total, user, value = d.get("server_us_per_op"), d.get("server_user_us_per_op"), d.get(field)
+    if not total or user is None or value is None:
+        return None
+    return value * user / total
+
+
 def metric(raw, s, test, getter, rate, runs):
     ds = raw.get(s, {}).get(test, [])
     m = summarize([getter(d) for d in ds])
@@ -197,8 +206,14 @@ def build(work, out, stamp):
               "latency_ms": [], "idle_kib_per_conn": {}}
     for test, label, unit, field, ckey in COSTS:
         row = {"test": test, "label": label, "unit": unit, "values": {}, "ratios": {}}
+        row["user"], row["kernel"] = {}, {}
         for s in servers:
             row["values"][s] = metric(raw, s, test, lambda d, f=field: d.get(f), rate, runs)
+            row["user"][s] = metric(raw, s, test, lambda d, f=field: user_part(d, f), rate, runs)
+            row["kernel"][s] = metric(
+                raw, s, test,
+                lambda d, f=field: None if user_part(d, f) is None else d[f] - user_part(d, f),
+                rate, runs)
         c = ceiling.get(ckey) if ckey else None
         row["ceiling"] = c["median"] if c else None
         t = row["values"].get("tlsterm")
@@ -295,6 +310,23 @@ def render_md(r, meta, servers, peers, rate):
         oc = row["ceiling_over_tlsterm"]
         cells.append("–" if oc is None else f"{oc * 100:.0f}%")
         L.append("| " + " | ".join(cells) + " |")
+    if any(row["user"][s] for row in r["cost"] for s in servers):
+        L.append("")
+        L.append("### User space and kernel")
+        L.append("")
+        L.append("The same figures split by the process's utime and stime ticks (`/proc/PID/stat`): "
+                 "user-space µs / kernel µs per operation, medians of the runs. The kernel part "
+                 "includes the loopback softirq work that ran while the server was on the CPU.")
+        L.append("")
+        head = ["operation", "unit"] + [f"{LABEL[s]} user / kernel" for s in servers]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|" + "---|" * 2 + "---:|" * (len(head) - 2))
+        for row in r["cost"]:
+            cells = [row["label"], row["unit"]]
+            for s in servers:
+                u, k = row["user"][s], row["kernel"][s]
+                cells.append("–" if u is None or k is None else f"{fmt(u['median'])} / {fmt(k['median'])}")
+            L.append("| " + " | ".join(cells) + " |")
     L.append("")
     L.append("## 2. Throughput (higher is better)")
     L.append("")

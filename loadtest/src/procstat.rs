@@ -39,6 +39,15 @@ impl CpuTicks {
     pub fn total(self) -> u64 {
         self.user + self.system
     }
+
+    /// The ticks spent between `earlier` and `self` (zero where a counter went backwards, as
+    /// when the process is gone and reads as zero).
+    pub fn since(self, earlier: CpuTicks) -> CpuTicks {
+        CpuTicks {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
 }
 
 /// Parses the text of `/proc/PID/stat`: fields 14 (utime) and 15 (stime). The command name
@@ -193,6 +202,27 @@ mod tests {
             })
         );
         assert_eq!(parse_stat(STAT).map(CpuTicks::total), Some(860));
+    }
+
+    #[test]
+    fn ticks_since_an_earlier_sample_split_user_and_system() {
+        let earlier = CpuTicks {
+            user: 700,
+            system: 100,
+        };
+        let later = CpuTicks {
+            user: 731,
+            system: 129,
+        };
+        assert_eq!(
+            later.since(earlier),
+            CpuTicks {
+                user: 31,
+                system: 29
+            }
+        );
+        // A process that is gone reads as zero: nothing rather than a wrapped count.
+        assert_eq!(CpuTicks::default().since(earlier), CpuTicks::default());
     }
 
     #[test]

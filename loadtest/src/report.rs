@@ -7,7 +7,8 @@
 //! - latency percentiles over successful measured operations (µs recorded, ms shown), from the
 //!   intended send time in the open loop;
 //! - server-core µs per operation = server CPU time in the window (all `--server-pid`s) / the
-//!   throughput numerator; per MB uses body bytes (10^6 bytes per MB);
+//!   throughput numerator; per MB uses body bytes (10^6 bytes per MB); its user-space part
+//!   from the utime half of the same /proc ticks (the kernel part is the rest);
 //! - client CPU = this process's CPU time in the window / (window × shards);
 //! - client-bound: client ≥ 90% of its cores while the servers are below 90% of
 //!   `--server-cores` (see [`crate::procstat::bottleneck`]).
@@ -80,6 +81,8 @@ pub struct Figures {
     pub server_cpu: Option<Duration>,
     pub server_util: Option<f64>,
     pub server_us_per_op: Option<f64>,
+    /// The user-space part of `server_us_per_op` (the rest is kernel time).
+    pub server_user_us_per_op: Option<f64>,
     pub server_us_per_mb: Option<f64>,
     pub bottleneck: Bottleneck,
     /// idle: server resident memory growth per connection held, KiB.
@@ -95,6 +98,8 @@ impl Figures {
         let handshakes = s.handshakes_full + s.handshakes_resumed;
         let server_cpu =
             (!r.servers.is_empty()).then(|| r.servers.iter().map(|u| u.cpu).sum::<Duration>());
+        let server_user =
+            (!r.servers.is_empty()).then(|| r.servers.iter().map(|u| u.user).sum::<Duration>());
         let cores = r.plan.server_cores.get();
         let server_util = server_cpu.map(|c| procstat::utilization(c, r.sampled, cores));
         let client_util = procstat::utilization(r.client_cpu, r.sampled, r.plan.cpus.len() as u32);
@@ -131,6 +136,7 @@ impl Figures {
             server_cpu,
             server_util,
             server_us_per_op: server_cpu.and_then(|c| us(c, s.ok_in_window as f64)),
+            server_user_us_per_op: server_user.and_then(|c| us(c, s.ok_in_window as f64)),
             server_us_per_mb: server_cpu.and_then(|c| us(c, mb)).filter(|_| mb >= 1.0),
             bottleneck: procstat::bottleneck(client_side, server_side),
             rss_per_conn_kib,
@@ -262,7 +268,14 @@ pub fn human(r: &RunResult, f: &Figures) -> String {
             p.server_cores
         );
         if let Some(us) = f.server_us_per_op {
-            let _ = writeln!(o, "  server-core   {us:.2} µs per {}", op_name(p.scenario));
+            let split = f.server_user_us_per_op.map_or(String::new(), |user| {
+                format!(" (user {user:.2}, kernel {:.2})", us - user)
+            });
+            let _ = writeln!(
+                o,
+                "  server-core   {us:.2} µs per {}{split}",
+                op_name(p.scenario)
+            );
         }
         if let Some(us) = f.server_us_per_mb.filter(|_| p.scenario == Scenario::Bulk) {
             let _ = writeln!(o, "  server-core   {us:.2} µs per MB");
@@ -345,6 +358,7 @@ pub fn json(r: &RunResult, f: &Figures) -> String {
                 Json::obj([
                     ("pid", Json::Int(u64::from(u.pid))),
                     ("cpu_s", Json::Num(u.cpu.as_secs_f64())),
+                    ("user_s", Json::Num(u.user.as_secs_f64())),
                     (
                         "rss_before_kib",
                         u.rss_before_kib.map_or(Json::Null, Json::Int),
@@ -394,6 +408,7 @@ pub fn json(r: &RunResult, f: &Figures) -> String {
         ),
         ("server_utilization", Json::opt(f.server_util)),
         ("server_us_per_op", Json::opt(f.server_us_per_op)),
+        ("server_user_us_per_op", Json::opt(f.server_user_us_per_op)),
         ("server_us_per_mb", Json::opt(f.server_us_per_mb)),
         ("server_rss_per_conn_kib", Json::opt(f.rss_per_conn_kib)),
         (
@@ -461,6 +476,7 @@ mod tests {
         ServerUsage {
             pid: 42,
             cpu: Duration::from_millis(cpu_ms),
+            user: Duration::from_millis(cpu_ms / 5),
             rss_before_kib: Some(1000),
             rss_end_kib: Some(3000),
         }
@@ -479,6 +495,7 @@ mod tests {
         assert_eq!(f.latency.max, 1.0);
         // 0.5 s of server CPU over 1000 requests and 2 MB.
         assert_eq!(f.server_us_per_op, Some(500.0));
+        assert_eq!(f.server_user_us_per_op, Some(100.0));
         assert_eq!(f.server_us_per_mb, Some(250_000.0));
         assert_eq!(f.server_util, Some(0.25));
         assert_eq!(f.client_util, 0.95);
@@ -492,6 +509,7 @@ mod tests {
         let f = Figures::from(&result(plan(&[]), vec![]));
         assert_eq!(f.server_cpu, None);
         assert_eq!(f.server_us_per_op, None);
+        assert_eq!(f.server_user_us_per_op, None);
         assert_eq!(f.bottleneck, Bottleneck::ClientMaybe);
     }
 
@@ -540,7 +558,7 @@ mod tests {
         let text = human(&r, &Figures::from(&r));
         assert!(text.ends_with("\nerrors: 1\n"), "{text}");
         assert!(text.contains("throughput    500.0 requests/s  (1000 ok in window)"));
-        assert!(text.contains("server-core   500.00 µs per request"));
+        assert!(text.contains("server-core   500.00 µs per request (user 100.00, kernel 400.00)"));
         assert!(text.contains("first status: HTTP status 503"));
         assert!(text.contains("WARNING: client-bound"));
     }

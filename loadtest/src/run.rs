@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 
 use crate::clock;
 use crate::plan::{Plan, Scenario};
-use crate::procstat::{self, CoreTicks, CoreUsage, ProcError};
+use crate::procstat::{self, CoreTicks, CoreUsage, CpuTicks, ProcError};
 use crate::schedule::Window;
 use crate::shard::{self, Msg, ShardError, ShardSetup};
 use crate::stats::{self, Stats};
@@ -49,6 +49,9 @@ pub struct ServerUsage {
     pub pid: u32,
     /// CPU time used during the window (user + system, all threads).
     pub cpu: Duration,
+    /// The part of `cpu` spent in user space (the rest is the kernel's, softirq work that ran
+    /// in the process's context included).
+    pub user: Duration,
     /// Resident memory before the first connection and at the window end, KiB.
     pub rss_before_kib: Option<u64>,
     pub rss_end_kib: Option<u64>,
@@ -75,7 +78,7 @@ pub struct RunResult {
 struct Sample {
     at: Instant,
     client: Duration,
-    servers: Vec<u64>,
+    servers: Vec<CpuTicks>,
     rss: Vec<Option<u64>>,
     cores: Vec<(usize, CoreTicks)>,
 }
@@ -88,7 +91,7 @@ fn sample(pids: &[u32], now: Instant) -> Sample {
         client: sys::own_cpu().unwrap_or_default(),
         servers: pids
             .iter()
-            .map(|p| procstat::process_ticks(*p).map(|t| t.total()).unwrap_or(0))
+            .map(|p| procstat::process_ticks(*p).unwrap_or_default())
             .collect(),
         rss: pids
             .iter()
@@ -212,11 +215,15 @@ pub fn run(plan: Plan) -> Result<RunResult, RunError> {
         .server_pids
         .iter()
         .enumerate()
-        .map(|(i, pid)| ServerUsage {
-            pid: *pid,
-            cpu: procstat::ticks_to_duration(last.servers[i].saturating_sub(first.servers[i])),
-            rss_before_kib: rss_before[i],
-            rss_end_kib: last.rss[i],
+        .map(|(i, pid)| {
+            let used = last.servers[i].since(first.servers[i]);
+            ServerUsage {
+                pid: *pid,
+                cpu: procstat::ticks_to_duration(used.total()),
+                user: procstat::ticks_to_duration(used.user),
+                rss_before_kib: rss_before[i],
+                rss_end_kib: last.rss[i],
+            }
         })
         .collect();
     let usage = |cpus: &[usize]| -> Vec<CoreUsage> {
