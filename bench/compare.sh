@@ -422,6 +422,7 @@ EOF
     sozu)
         # One worker process (the main process only supervises it); rustls on ring with Sōzu's
         # defaults (four TLS 1.3 tickets per handshake). Sōzu does not staple OCSP responses.
+        # It refuses max_connections above half the descriptor limit (two per connection).
         cat >"$dir/sozu.toml" <<EOF
 command_socket = "$dir/sozu.sock"
 log_level = "error"
@@ -429,8 +430,8 @@ log_target = "stdout"
 worker_count = 1
 worker_automatic_restart = false
 handle_process_affinity = false
-max_connections = $((IDLE_CONNS + 1000))
-max_buffers = $((2 * IDLE_CONNS + 2000))
+max_connections = $(((NOFILE - 200) / 2))
+max_buffers = $((NOFILE - 200))
 buffer_size = 16393
 activate_listeners = true
 front_timeout = 120
