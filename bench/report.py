@@ -206,8 +206,9 @@ def build(work, out, stamp):
               "latency_ms": [], "idle_kib_per_conn": {}}
     for test, label, unit, field, ckey in COSTS:
         row = {"test": test, "label": label, "unit": unit, "values": {}, "ratios": {}}
-        row["user"], row["kernel"] = {}, {}
+        row["user"], row["kernel"], row["ipis"] = {}, {}, {}
         for s in servers:
+            row["ipis"][s] = metric(raw, s, test, lambda d: d.get("server_resched_ipis_per_op"), rate, runs)
             row["values"][s] = metric(raw, s, test, lambda d, f=field: d.get(f), rate, runs)
             row["user"][s] = metric(raw, s, test, lambda d, f=field: user_part(d, f), rate, runs)
             row["kernel"][s] = metric(
@@ -327,6 +328,19 @@ def render_md(r, meta, servers, peers, rate):
                 u, k = row["user"][s], row["kernel"][s]
                 cells.append("–" if u is None or k is None else f"{fmt(u['median'])} / {fmt(k['median'])}")
             L.append("| " + " | ".join(cells) + " |")
+    if any(row["ipis"][s] for row in r["cost"] for s in servers):
+        L.append("")
+        L.append("### Reschedule IPIs taken by the server's core")
+        L.append("")
+        L.append("`RES` in /proc/interrupts on CPU 1 over the window ÷ operations (medians; per response "
+                 "in the bulk row): how often another CPU had to interrupt the server's core, to wake "
+                 "it or to make it run io_uring task work. On a VM each one is a VM exit.")
+        L.append("")
+        head = ["operation"] + [LABEL[s] for s in servers]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|---|" + "---:|" * (len(head) - 1))
+        for row in r["cost"]:
+            L.append("| " + " | ".join([row["label"]] + [cell(row["ipis"][s], 2) for s in servers]) + " |")
     L.append("")
     L.append("## 2. Throughput (higher is better)")
     L.append("")

@@ -95,6 +95,10 @@ pub struct CoreTicks {
     pub softirq: u64,
     /// busy + idle + iowait.
     pub total: u64,
+    /// Rescheduling inter-processor interrupts taken by the CPU so far (`RES` in
+    /// /proc/interrupts; a count, not ticks): how often another CPU had to interrupt this one
+    /// to make a task on it run something (a wake-up, or io_uring task work).
+    pub resched_ipis: u64,
 }
 
 /// Parses the per-CPU lines of /proc/stat (`cpuN user nice system idle iowait irq softirq steal
@@ -115,16 +119,56 @@ pub fn parse_cores(text: &str) -> Vec<(usize, CoreTicks)> {
                     busy,
                     softirq,
                     total: busy + idle + iowait,
+                    resched_ipis: 0,
                 },
             ))
         })
         .collect()
 }
 
-/// Per-CPU times of the whole machine.
+/// Parses the `RES:` line of /proc/interrupts into (cpu, count) pairs. The columns follow the
+/// header line (`CPU0 CPU1 …`, online CPUs only); empty when either line is missing or odd.
+pub fn parse_resched_ipis(text: &str) -> Vec<(usize, u64)> {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let cpus: Option<Vec<usize>> = header
+        .split_ascii_whitespace()
+        .map(|c| c.strip_prefix("CPU")?.parse().ok())
+        .collect();
+    let Some(cpus) = cpus else {
+        return Vec::new();
+    };
+    let Some(res) = lines.find(|l| l.trim_start().starts_with("RES:")) else {
+        return Vec::new();
+    };
+    let counts: Option<Vec<u64>> = res
+        .split_ascii_whitespace()
+        .skip(1)
+        .take(cpus.len())
+        .map(|n| n.parse().ok())
+        .collect();
+    match counts {
+        Some(counts) if counts.len() == cpus.len() => cpus.into_iter().zip(counts).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Per-CPU times of the whole machine, with each CPU's reschedule IPIs when /proc/interrupts
+/// has them (zero otherwise).
 pub fn read_cores() -> Result<Vec<(usize, CoreTicks)>, ProcError> {
     let text = std::fs::read_to_string("/proc/stat").map_err(|e| ProcError::Stat(e.to_string()))?;
-    Ok(parse_cores(&text))
+    let mut cores = parse_cores(&text);
+    let ipis = std::fs::read_to_string("/proc/interrupts")
+        .map(|t| parse_resched_ipis(&t))
+        .unwrap_or_default();
+    for (cpu, ticks) in &mut cores {
+        if let Some((_, n)) = ipis.iter().find(|(c, _)| c == cpu) {
+            ticks.resched_ipis = *n;
+        }
+    }
+    Ok(cores)
 }
 
 /// How busy one CPU was between two samples (fractions of the elapsed ticks).
@@ -133,6 +177,8 @@ pub struct CoreUsage {
     pub cpu: usize,
     pub busy: f64,
     pub softirq: f64,
+    /// Reschedule IPIs the CPU took between the samples.
+    pub resched_ipis: u64,
 }
 
 pub fn core_usage(cpu: usize, before: CoreTicks, after: CoreTicks) -> CoreUsage {
@@ -141,6 +187,7 @@ pub fn core_usage(cpu: usize, before: CoreTicks, after: CoreTicks) -> CoreUsage 
         cpu,
         busy: after.busy.saturating_sub(before.busy) as f64 / total,
         softirq: after.softirq.saturating_sub(before.softirq) as f64 / total,
+        resched_ipis: after.resched_ipis.saturating_sub(before.resched_ipis),
     }
 }
 
@@ -277,7 +324,8 @@ mod tests {
                     CoreTicks {
                         busy: 55,
                         softirq: 3,
-                        total: 100
+                        total: 100,
+                        resched_ipis: 0
                     }
                 ),
                 (
@@ -285,7 +333,8 @@ mod tests {
                     CoreTicks {
                         busy: 10,
                         softirq: 0,
-                        total: 100
+                        total: 100,
+                        resched_ipis: 0
                     }
                 ),
             ]
@@ -294,21 +343,43 @@ mod tests {
             busy: 100,
             softirq: 10,
             total: 1000,
+            resched_ipis: 500,
         };
         let b = CoreTicks {
             busy: 190,
             softirq: 30,
             total: 1100,
+            resched_ipis: 740,
         };
         assert_eq!(
             core_usage(1, a, b),
             CoreUsage {
                 cpu: 1,
                 busy: 0.9,
-                softirq: 0.2
+                softirq: 0.2,
+                resched_ipis: 240
             }
         );
         assert!(!read_cores().unwrap().is_empty());
+    }
+
+    #[test]
+    fn proc_interrupts_reschedule_line() {
+        // Captured shape of /proc/interrupts (two CPUs, trailing descriptions).
+        let text = "           CPU0       CPU1       \n\
+                    \x20 1:          9          0   IO-APIC   1-edge      i8042\n\
+                    NMI:          0          0   Non-maskable interrupts\n\
+                    RES:    1234567      89012   Rescheduling interrupts\n\
+                    CAL:       4242       4343   Function call interrupts\n";
+        assert_eq!(parse_resched_ipis(text), vec![(0, 1_234_567), (1, 89_012)]);
+        // Offline CPUs are absent from the header: columns follow it, not 0..n.
+        let sparse = "  CPU0  CPU2\nRES:  5  7  Rescheduling interrupts\n";
+        assert_eq!(parse_resched_ipis(sparse), vec![(0, 5), (2, 7)]);
+        assert_eq!(parse_resched_ipis(""), vec![]);
+        assert_eq!(parse_resched_ipis("  CPU0  CPU1\nRES:  5\n"), vec![]);
+        assert_eq!(parse_resched_ipis("  CPU0\nNMI:  0\n"), vec![]);
+        let cores = read_cores().unwrap();
+        assert!(cores.iter().any(|(_, t)| t.resched_ipis > 0), "{cores:?}");
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct Figures {
     /// The user-space part of `server_us_per_op` (the rest is kernel time).
     pub server_user_us_per_op: Option<f64>,
     pub server_us_per_mb: Option<f64>,
+    /// Reschedule IPIs taken by the `--server-cpus` per operation (whatever caused them).
+    pub server_resched_ipis_per_op: Option<f64>,
     pub bottleneck: Bottleneck,
     /// idle: server resident memory growth per connection held, KiB.
     pub rss_per_conn_kib: Option<f64>,
@@ -138,6 +140,12 @@ impl Figures {
             server_us_per_op: server_cpu.and_then(|c| us(c, s.ok_in_window as f64)),
             server_user_us_per_op: server_user.and_then(|c| us(c, s.ok_in_window as f64)),
             server_us_per_mb: server_cpu.and_then(|c| us(c, mb)).filter(|_| mb >= 1.0),
+            server_resched_ipis_per_op: (!r.server_cores.is_empty() && s.ok_in_window > 0).then(
+                || {
+                    r.server_cores.iter().map(|c| c.resched_ipis).sum::<u64>() as f64
+                        / s.ok_in_window as f64
+                },
+            ),
             bottleneck: procstat::bottleneck(client_side, server_side),
             rss_per_conn_kib,
         }
@@ -295,10 +303,11 @@ pub fn human(r: &RunResult, f: &Figures) -> String {
         for c in cores.iter() {
             let _ = writeln!(
                 o,
-                "  CPU {:<3} busy  {:.1}% (softirq {:.1}%)  [{role} core]",
+                "  CPU {:<3} busy  {:.1}% (softirq {:.1}%), {} reschedule IPIs  [{role} core]",
                 c.cpu,
                 c.busy * 100.0,
-                c.softirq * 100.0
+                c.softirq * 100.0,
+                c.resched_ipis
             );
         }
     }
@@ -324,6 +333,7 @@ fn cores_json(cores: &[procstat::CoreUsage]) -> Json {
                     ("cpu", Json::Int(c.cpu as u64)),
                     ("busy", Json::Num(c.busy)),
                     ("softirq", Json::Num(c.softirq)),
+                    ("resched_ipis", Json::Int(c.resched_ipis)),
                 ])
             })
             .collect(),
@@ -410,6 +420,10 @@ pub fn json(r: &RunResult, f: &Figures) -> String {
         ("server_us_per_op", Json::opt(f.server_us_per_op)),
         ("server_user_us_per_op", Json::opt(f.server_user_us_per_op)),
         ("server_us_per_mb", Json::opt(f.server_us_per_mb)),
+        (
+            "server_resched_ipis_per_op",
+            Json::opt(f.server_resched_ipis_per_op),
+        ),
         ("server_rss_per_conn_kib", Json::opt(f.rss_per_conn_kib)),
         (
             "client_bound",
@@ -510,6 +524,7 @@ mod tests {
         assert_eq!(f.server_cpu, None);
         assert_eq!(f.server_us_per_op, None);
         assert_eq!(f.server_user_us_per_op, None);
+        assert_eq!(f.server_resched_ipis_per_op, None);
         assert_eq!(f.bottleneck, Bottleneck::ClientMaybe);
     }
 
@@ -522,24 +537,30 @@ mod tests {
             cpu: 0,
             busy: 0.95,
             softirq: 0.2,
+            resched_ipis: 7,
         }];
         r.server_cores = vec![CoreUsage {
             cpu: 1,
             busy: 0.97,
             softirq: 0.2,
+            resched_ipis: 1500,
         }];
         assert_eq!(Figures::from(&r).bottleneck, Bottleneck::NotClient);
+        // 1500 IPIs on the server's core over 1000 requests.
+        assert_eq!(Figures::from(&r).server_resched_ipis_per_op, Some(1.5));
         r.server_cores[0].busy = 0.5;
         let f = Figures::from(&r);
         assert_eq!(f.client_util, 0.3);
         assert_eq!(f.bottleneck, Bottleneck::Client);
         let text = human(&r, &f);
         assert!(
-            text.contains("CPU 0   busy  95.0% (softirq 20.0%)  [client core]"),
+            text.contains("CPU 0   busy  95.0% (softirq 20.0%), 7 reschedule IPIs  [client core]"),
             "{text}"
         );
         assert!(
-            text.contains("CPU 1   busy  50.0% (softirq 20.0%)  [server core]"),
+            text.contains(
+                "CPU 1   busy  50.0% (softirq 20.0%), 1500 reschedule IPIs  [server core]"
+            ),
             "{text}"
         );
     }
