@@ -378,8 +378,12 @@ mod tests {
         assert_eq!(parse_resched_ipis(""), vec![]);
         assert_eq!(parse_resched_ipis("  CPU0  CPU1\nRES:  5\n"), vec![]);
         assert_eq!(parse_resched_ipis("  CPU0\nNMI:  0\n"), vec![]);
-        let cores = read_cores().unwrap();
-        assert!(cores.iter().any(|(_, t)| t.resched_ipis > 0), "{cores:?}");
+        // On this machine's kind (x86, several CPUs) the line is there and has counted.
+        let interrupts = std::fs::read_to_string("/proc/interrupts").unwrap();
+        if interrupts.contains("RES:") && read_cores().unwrap().len() > 1 {
+            let cores = read_cores().unwrap();
+            assert!(cores.iter().any(|(_, t)| t.resched_ipis > 0), "{cores:?}");
+        }
     }
 
     #[test]
