@@ -137,13 +137,18 @@ def idle_kib(d):
     return (rss["peak_kib"] - rss["before_kib"]) / up
 
 
-def user_part(d, field):
-    """The user-space part of d[field]: the run's utime share of the server's CPU applied to it
-    (None when loadtest did not report the split)."""
-    total, user, value = d.get("server_us_per_op"), d.get("server_user_us_per_op"), d.get(field)
-    if not total or user is None or value is None:
+def in_row_unit(d, field, per_op):
+    """A per-operation figure of the run, d[per_op], in the unit of d[field] (per MB for bulk):
+    scaled by field / server_us_per_op. None when loadtest did not report it."""
+    total, x, value = d.get("server_us_per_op"), d.get(per_op), d.get(field)
+    if not total or x is None or value is None:
         return None
-    return value * user / total
+    return x * value / total
+
+
+def user_part(d, field):
+    """The user-space part of d[field] (the rest is the kernel's)."""
+    return in_row_unit(d, field, "server_user_us_per_op")
 
 
 def metric(raw, s, test, getter, rate, runs):
@@ -208,7 +213,8 @@ def build(work, out, stamp):
         row = {"test": test, "label": label, "unit": unit, "values": {}, "ratios": {}}
         row["user"], row["kernel"], row["ipis"] = {}, {}, {}
         for s in servers:
-            row["ipis"][s] = metric(raw, s, test, lambda d: d.get("server_resched_ipis_per_op"), rate, runs)
+            row["ipis"][s] = metric(
+                raw, s, test, lambda d, f=field: in_row_unit(d, f, "server_resched_ipis_per_op"), rate, runs)
             row["values"][s] = metric(raw, s, test, lambda d, f=field: d.get(f), rate, runs)
             row["user"][s] = metric(raw, s, test, lambda d, f=field: user_part(d, f), rate, runs)
             row["kernel"][s] = metric(
@@ -311,36 +317,33 @@ def render_md(r, meta, servers, peers, rate):
         oc = row["ceiling_over_tlsterm"]
         cells.append("–" if oc is None else f"{oc * 100:.0f}%")
         L.append("| " + " | ".join(cells) + " |")
-    if any(row["user"][s] for row in r["cost"] for s in servers):
-        L.append("")
-        L.append("### User space and kernel")
-        L.append("")
-        L.append("The same figures split by the process's utime and stime ticks (`/proc/PID/stat`): "
-                 "user-space µs / kernel µs per operation, medians of the runs. The kernel part "
-                 "includes the loopback softirq work that ran while the server was on the CPU.")
-        L.append("")
-        head = ["operation", "unit"] + [f"{LABEL[s]} user / kernel" for s in servers]
-        L.append("| " + " | ".join(head) + " |")
-        L.append("|" + "---|" * 2 + "---:|" * (len(head) - 2))
+    def split(u, k):
+        return "–" if u is None or k is None else f"{fmt(u['median'])} / {fmt(k['median'])}"
+
+    extra_tables = [  # key, title, text, columns, unit, value
+        ("user", "User space and kernel",
+         "The same figures split by the process's utime and stime ticks (`/proc/PID/stat`): "
+         "user-space µs / kernel µs per operation, medians of the runs. The kernel part "
+         "includes the loopback softirq work that ran while the server was on the CPU.",
+         [f"{LABEL[s]} user / kernel" for s in servers],
+         lambda row: row["unit"],
+         lambda row, s: split(row["user"][s], row["kernel"][s])),
+        ("ipis", "Reschedule IPIs taken by the server's core",
+         "`RES` in /proc/interrupts on CPU 1 over the window ÷ operations (per MB in the bulk row), "
+         "medians: how often another CPU had to interrupt the server's core, to wake it or to "
+         "make it run io_uring task work. On a VM each one is a VM exit.",
+         [LABEL[s] for s in servers],
+         lambda row: "IPIs/" + row["unit"].split("/", 1)[1],
+         lambda row, s: cell(row["ipis"][s], 2)),
+    ]
+    for key, title, text, columns, unit, value in extra_tables:
+        if not any(row[key][s] for row in r["cost"] for s in servers):
+            continue  # raw files from a loadtest without these figures
+        L += ["", f"### {title}", "", text, ""]
+        L.append("| " + " | ".join(["operation", "unit"] + columns) + " |")
+        L.append("|---|---|" + "---:|" * len(columns))
         for row in r["cost"]:
-            cells = [row["label"], row["unit"]]
-            for s in servers:
-                u, k = row["user"][s], row["kernel"][s]
-                cells.append("–" if u is None or k is None else f"{fmt(u['median'])} / {fmt(k['median'])}")
-            L.append("| " + " | ".join(cells) + " |")
-    if any(row["ipis"][s] for row in r["cost"] for s in servers):
-        L.append("")
-        L.append("### Reschedule IPIs taken by the server's core")
-        L.append("")
-        L.append("`RES` in /proc/interrupts on CPU 1 over the window ÷ operations (medians; per response "
-                 "in the bulk row): how often another CPU had to interrupt the server's core, to wake "
-                 "it or to make it run io_uring task work. On a VM each one is a VM exit.")
-        L.append("")
-        head = ["operation"] + [LABEL[s] for s in servers]
-        L.append("| " + " | ".join(head) + " |")
-        L.append("|---|" + "---:|" * (len(head) - 1))
-        for row in r["cost"]:
-            L.append("| " + " | ".join([row["label"]] + [cell(row["ipis"][s], 2) for s in servers]) + " |")
+            L.append("| " + " | ".join([row["label"], unit(row)] + [value(row, s) for s in servers]) + " |")
     L.append("")
     L.append("## 2. Throughput (higher is better)")
     L.append("")
