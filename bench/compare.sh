@@ -41,7 +41,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 RUNS=3 DURATION=10 WARMUP=2 IDLE_CONNS=10000 RATE=auto SERVERS="" INSTALL=0 BUILD=1
 QUICK=0 OUT=$BENCH/results KEEP=0 CEIL_RUNS=5 CEIL_SECONDS=1
-# The Sōzu release the issue's figures come from; --install-peers builds it from crates.io.
+# The Sōzu release measured (issue #9 quotes 2.3); --install-peers builds it from crates.io.
 SOZU_VERSION=2.3.3
 EXPLICIT=" "
 
@@ -447,7 +447,7 @@ request_timeout = 120
 [clusters.origin]
 protocol = "http"
 frontends = [
-  { address = "127.0.0.1:$SERVER_PORT", hostname = "localhost", certificate = "$CERTS/$2-leaf.pem", key = "$CERTS/$2-leaf.p8", certificate_chain = "$CERTS/$2-ca.pem" }
+  { address = "127.0.0.1:$SERVER_PORT", hostname = "localhost", certificate = "$CERTS/$cert-leaf.pem", key = "$CERTS/$cert-leaf.p8", certificate_chain = "$CERTS/$cert-ca.pem" }
 ]
 backends = [ { address = "127.0.0.1:$ORIGIN_PORT" } ]
 EOF
