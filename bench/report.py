@@ -147,8 +147,14 @@ def in_row_unit(d, field, per_op):
 
 
 def user_part(d, field):
-    """The user-space part of d[field] (the rest is the kernel's)."""
+    """The user-space part of d[field]."""
     return in_row_unit(d, field, "server_user_us_per_op")
+
+
+def kernel_part(d, field):
+    """The rest of d[field]: kernel time."""
+    user = user_part(d, field)
+    return None if user is None else d[field] - user
 
 
 def metric(raw, s, test, getter, rate, runs):
@@ -213,14 +219,11 @@ def build(work, out, stamp):
         row = {"test": test, "label": label, "unit": unit, "values": {}, "ratios": {}}
         row["user"], row["kernel"], row["ipis"] = {}, {}, {}
         for s in servers:
-            row["ipis"][s] = metric(
-                raw, s, test, lambda d, f=field: in_row_unit(d, f, "server_resched_ipis_per_op"), rate, runs)
             row["values"][s] = metric(raw, s, test, lambda d, f=field: d.get(f), rate, runs)
             row["user"][s] = metric(raw, s, test, lambda d, f=field: user_part(d, f), rate, runs)
-            row["kernel"][s] = metric(
-                raw, s, test,
-                lambda d, f=field: None if user_part(d, f) is None else d[f] - user_part(d, f),
-                rate, runs)
+            row["kernel"][s] = metric(raw, s, test, lambda d, f=field: kernel_part(d, f), rate, runs)
+            row["ipis"][s] = metric(
+                raw, s, test, lambda d, f=field: in_row_unit(d, f, "server_resched_ipis_per_op"), rate, runs)
         c = ceiling.get(ckey) if ckey else None
         row["ceiling"] = c["median"] if c else None
         t = row["values"].get("tlsterm")
@@ -317,6 +320,7 @@ def render_md(r, meta, servers, peers, rate):
         oc = row["ceiling_over_tlsterm"]
         cells.append("–" if oc is None else f"{oc * 100:.0f}%")
         L.append("| " + " | ".join(cells) + " |")
+
     def split(u, k):
         return "–" if u is None or k is None else f"{fmt(u['median'])} / {fmt(k['median'])}"
 
