@@ -20,6 +20,8 @@
 //! - [`clock`]: the one place that reads the clock.
 //! - [`rt`]: runtime glue (socket creation, the `unsafe` fd hand-over to glommio and the
 //!   steering `setsockopt`).
+//! - [`uring`]: the set-up flags of glommio's io_uring rings (COOP_TASKRUN, SINGLE_ISSUER),
+//!   added by a link-time hook on liburing's set-up call.
 //! - [`demo`] and [`origin`]: the embedded quick-start and a tiny HTTP origin.
 #![deny(unsafe_code)]
 
@@ -43,3 +45,4 @@ pub mod sli;
 pub mod tls;
 pub mod topology;
 pub mod upstream;
+pub mod uring;

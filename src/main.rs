@@ -268,6 +268,7 @@ fn serve(mut cfg: Config) -> Result<()> {
         Ok(None) => Ok(()),
         Err(e) => Err(std::io::Error::other(format!("dropping privileges: {e}"))),
     };
+    tlsterm::uring::set_enabled(shared.cfg.cooperative_taskrun);
     let running = shard::start(shared, &cpus, after_bind)?;
     for addr in &running.addresses {
         say_line(format!("tlsterm: listening on {addr}"));
@@ -290,6 +291,14 @@ fn serve(mut cfg: Config) -> Result<()> {
             "tlsterm: connections steered to the shard on the CPU that receives them (SO_ATTACH_REUSEPORT_CBPF)"
         );
     }
+    let rings = tlsterm::uring::report();
+    let coop = tlsterm::uring::enabled();
+    let warn = if rings.degraded(coop) {
+        "WARNING: "
+    } else {
+        ""
+    };
+    eprintln!("tlsterm: {warn}{}", rings.describe(coop));
     eprintln!("tlsterm: ready");
     let notifier = Notifier::from_env().context("NOTIFY_SOCKET")?.map(Arc::new);
     if let Some(n) = &notifier {

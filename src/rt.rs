@@ -1,9 +1,10 @@
 //! Runtime glue: listening sockets built with socket2, handed to glommio, and deadline helpers.
 //!
-//! This is the only module with `unsafe`, in two items: giving an owned listening fd to
-//! glommio (whose API only offers `FromRawFd` for pre-built listeners), and attaching the
-//! connection-steering program to a SO_REUSEPORT group (`setsockopt` with a `sock_fprog`, which
-//! neither socket2 nor nix wraps). Everything else is safe.
+//! Two of the crate's three `unsafe` items are here (the third is [`crate::uring`]'s ring
+//! set-up hook): giving an owned listening fd to glommio (whose API only offers `FromRawFd` for
+//! pre-built listeners), and attaching the connection-steering program to a SO_REUSEPORT group
+//! (`setsockopt` with a `sock_fprog`, which neither socket2 nor nix wraps). Everything else is
+//! safe.
 //!
 //! What it does not do: accept connections or decide anything about them.
 

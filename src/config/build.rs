@@ -40,9 +40,9 @@ const DEFAULT_BACKLOG: NonZeroU32 = match NonZeroU32::new(4096) {
 /// Builds the configuration; relative paths are joined to `base`.
 pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
     let listeners = listeners(&f)?;
-    let (cpus, steering) = match f.shards {
-        None => (None, None),
-        Some(s) => (s.cpus, s.steering),
+    let (cpus, steering, cooperative_taskrun) = match f.shards {
+        None => (None, None, None),
+        Some(s) => (s.cpus, s.steering, s.cooperative_taskrun),
     };
     let shards = match cpus {
         None => ShardSpec::Auto { node: None },
@@ -143,6 +143,7 @@ pub(crate) fn build(f: FileConfig, base: &Path) -> Result<Config, Bad> {
         listeners,
         shards,
         steering,
+        cooperative_taskrun: cooperative_taskrun.unwrap_or(true),
         certificates,
         tls,
         upstream,
@@ -195,6 +196,7 @@ pub(crate) fn quick(q: &QuickStart) -> Result<Config, Bad> {
         listeners,
         shards,
         steering: Steering::Hash,
+        cooperative_taskrun: true,
         certificates,
         tls: TlsSettings {
             ticket_keys: q.ticket_keys.clone(),

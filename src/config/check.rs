@@ -65,7 +65,12 @@ pub(crate) fn summary(cfg: &Config, now: SystemTime) -> String {
             format!("CPUs {}", list.join(","))
         }
     };
-    let _ = writeln!(s, "shards       {shards}");
+    let rings = if cfg.cooperative_taskrun {
+        ""
+    } else {
+        ", plain io_uring rings (cooperative_taskrun = false)"
+    };
+    let _ = writeln!(s, "shards       {shards}{rings}");
     for c in &cfg.certificates {
         let _ = writeln!(
             s,

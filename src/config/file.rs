@@ -87,6 +87,7 @@ pub(crate) struct FileShards {
     /// `"auto"`, `"auto:N"`, `"0-3,5"` or an array of integers: checked by `build`.
     pub cpus: Option<toml::Value>,
     pub steering: Option<String>,
+    pub cooperative_taskrun: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

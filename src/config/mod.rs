@@ -43,6 +43,9 @@ pub struct Config {
     pub shards: ShardSpec,
     /// Which shard a new connection goes to (`[shards] steering`). Default: the kernel's hash.
     pub steering: Steering,
+    /// Whether shards create their io_uring rings with COOP_TASKRUN and SINGLE_ISSUER
+    /// (`[shards] cooperative_taskrun`, default true; see [`crate::uring`]).
+    pub cooperative_taskrun: bool,
     /// Loaded certificates (chain + key), at least one.
     pub certificates: Vec<LoadedCert>,
     pub tls: TlsSettings,

@@ -804,3 +804,24 @@ fn shards_steering() {
     assert_eq!(e.key, "shards.steering");
     assert!(e.reason.contains("\"random\""), "{e}");
 }
+
+#[test]
+fn shards_cooperative_taskrun() {
+    let (_d, path) = setup("coop-default", MINIMAL);
+    assert!(Config::from_file(&path).unwrap().cooperative_taskrun);
+    let (_d, path) = setup(
+        "coop-off",
+        &format!("{MINIMAL}\n[shards]\ncooperative_taskrun = false\n"),
+    );
+    let c = Config::from_file(&path).unwrap();
+    assert!(!c.cooperative_taskrun);
+    assert!(
+        super::check::summary(&c, std::time::SystemTime::now()).contains("plain io_uring rings")
+    );
+    let e = err_of(
+        "coop-bad",
+        &format!("{MINIMAL}\n[shards]\ncooperative_taskrun = \"yes\"\n"),
+    );
+    assert_eq!(e.key, "shards.cooperative_taskrun");
+    assert!(e.reason.contains("expected a boolean"), "{e}");
+}

@@ -2,7 +2,8 @@
 //! `openssl s_client`.
 //!
 //! Job: start tlsterm with a config file, wait for its `tlsterm: ready` line (deadline), collect
-//! its access log (stdout) and diagnostics (stderr) on background threads, stop it with SIGTERM;
+//! its access log (stdout) and diagnostics (stderr) on background threads, check that it runs
+//! its io_uring rings with COOP_TASKRUN (the `tlsterm: io_uring:` line), stop it with SIGTERM;
 //! run clients with deadlines and capture their output.
 //!
 //! Does not: parse what the clients print (see [`super::wire`]).
@@ -167,6 +168,16 @@ impl Tlsterm {
         assert!(
             !t.listeners.is_empty(),
             "no `tlsterm: listening on` line before ready"
+        );
+        // The binary is linked with the io_uring set-up hook and the kernel took the flags
+        // (src/uring.rs); a glommio that bypassed the hook would print a WARNING instead.
+        let lines = t.stderr.snapshot();
+        assert!(
+            lines.iter().any(|l| l.starts_with("tlsterm: io_uring: ")
+                && l.contains("with COOP_TASKRUN")
+                && !l.contains(" 0 with COOP_TASKRUN")),
+            "no `tlsterm: io_uring: ... with COOP_TASKRUN` line before ready; stderr:\n{}",
+            lines.join("\n")
         );
         t
     }
