@@ -46,6 +46,11 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
+/// Whether rings created from now on get the flags.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// The flag sets to try for a ring glommio asked for with `base`, best first; the last one
 /// is always `base` itself.
 pub fn attempts(base: u32, enabled: bool) -> Vec<u32> {
@@ -70,6 +75,7 @@ pub struct Report {
     pub single_issuer: usize,
 }
 
+/// The rings set up so far, and with which flags.
 pub fn report() -> Report {
     Report {
         rings: RINGS.load(Ordering::Relaxed),
@@ -92,8 +98,13 @@ impl Report {
                 self.rings
             );
         }
+        let refused = if self.cooperative < self.rings {
+            " (the kernel refused COOP_TASKRUN: it needs Linux 5.19)"
+        } else {
+            ""
+        };
         format!(
-            "io_uring: {} rings, {} with COOP_TASKRUN, {} with SINGLE_ISSUER",
+            "io_uring: {} rings, {} with COOP_TASKRUN, {} with SINGLE_ISSUER{refused}",
             self.rings, self.cooperative, self.single_issuer
         )
     }
@@ -102,10 +113,6 @@ impl Report {
     pub fn degraded(&self, enabled: bool) -> bool {
         self.rings == 0 || (enabled && self.cooperative < self.rings)
     }
-}
-
-pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
 }
 
 /// The start of `struct io_uring_params` (linux/io_uring.h): the hook only reads and writes
@@ -224,6 +231,10 @@ mod tests {
             single_issuer: 0,
         };
         assert!(old_kernel.degraded(true));
+        assert!(old_kernel.describe(true).contains("needs Linux 5.19"));
         assert!(!old_kernel.degraded(false));
+        assert!(old_kernel
+            .describe(false)
+            .contains("cooperative_taskrun = false"));
     }
 }
