@@ -592,6 +592,7 @@ EOF
     echo "ocsp=$OCSP"
     echo "quick=$QUICK"
     echo "servers=$SERVERS"
+    echo "origin_rings=$(sed -n 's/^loadtest origin: \(.*io_uring: .*\)/\1/p' "$WORK/origin.log" | head -1)"
 } >"$WORK/meta.env"
 
 START_TS=$(date +%s)

@@ -157,6 +157,17 @@ def kernel_part(d, field):
     return None if user is None else d[field] - user
 
 
+def instrument_rings(meta, raw):
+    """How loadtest's and the origin's io_uring rings were set up (see loadtest/README.md)."""
+    client = {d.get("client_rings_cooperative") for per in raw.values() for ds in per.values() for d in ds}
+    origin = meta.get("origin_rings", "")
+    if client == {True} and "with COOP_TASKRUN" in origin and "WARNING" not in origin:
+        return "their io_uring rings with COOP_TASKRUN"
+    if client <= {False, None} and "with COOP_TASKRUN" not in origin:
+        return "their io_uring rings plain (no COOP_TASKRUN: the server's core pays IPIs to wake them)"
+    return f"their io_uring rings MIXED (client cooperative: {sorted(map(str, client))}; origin: {origin or '?'})"
+
+
 def metric(raw, s, test, getter, rate, runs):
     ds = raw.get(s, {}).get(test, [])
     m = summarize([getter(d) for d in ds])
@@ -208,6 +219,7 @@ def build(work, out, stamp):
     runs = int(meta.get("runs", "1"))
     rate = float(meta["rate"]) if meta.get("rate", "auto") not in ("auto", "") else None
     raw = load_raw(work, servers, runs)
+    meta["instrument_rings"] = instrument_rings(meta, raw)
     try:
         ceiling = json.loads((work / "ceiling.json").read_text()).get("results", {})
     except (OSError, ValueError):
@@ -293,7 +305,8 @@ def render_md(r, meta, servers, peers, rate):
     tls += "Sōzu on its own rustls + ring; " if "sozu" in peers else ""
     L.append(f"- Versions: {', '.join(vers)}; {tls}tlsterm and the ceiling on rustls 0.23 + ring; "
              "every client sends SNI `localhost`.")
-    L.append(f"- Setup: server on CPU 1, loadtest and `loadtest origin` on CPU 0, loopback; "
+    L.append(f"- Setup: server on CPU 1, loadtest and `loadtest origin` on CPU 0, loopback, "
+             f"{meta['instrument_rings']}; "
              f"{meta.get('runs')} run(s) × {meta.get('duration_s')} s (+{meta.get('warmup_s')} s warm-up), medians; "
              f"OCSP staples {staples(meta, servers)}; access logs off; open-loop rate {fmt(rate, 0)} req/s; "
              f"idle at {meta.get('idle_conns')} connections; {meta.get('elapsed_s', '?')} s in all"

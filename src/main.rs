@@ -292,13 +292,11 @@ fn serve(mut cfg: Config) -> Result<()> {
         );
     }
     let rings = tlsterm::uring::report();
-    let coop = tlsterm::uring::enabled();
-    let warn = if rings.degraded(coop) {
-        "WARNING: "
-    } else {
-        ""
-    };
-    eprintln!("tlsterm: {warn}{}", rings.describe(coop));
+    let warn = if rings.degraded() { "WARNING: " } else { "" };
+    eprintln!(
+        "tlsterm: {warn}{}",
+        rings.describe("[shards] cooperative_taskrun = false")
+    );
     eprintln!("tlsterm: ready");
     let notifier = Notifier::from_env().context("NOTIFY_SOCKET")?.map(Arc::new);
     if let Some(n) = &notifier {

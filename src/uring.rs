@@ -22,6 +22,10 @@
 //! `[shards] cooperative_taskrun = false` turns the flags off ([`set_enabled`], before the
 //! shards start), for an operator chasing a kernel problem.
 //!
+//! The load generator compiles this same file (`loadtest/src/main.rs`, `#[path]`; its own
+//! `build.rs` carries the same two link arguments), so the instrument's rings do not make the
+//! server's core pay for waking them either (`loadtest --plain-rings` turns that off).
+//!
 //! What it does not do: touch a ring after set-up, or anything on the request path (the
 //! counters below are written once per ring, when a shard starts).
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -67,6 +71,8 @@ pub fn attempts(base: u32, enabled: bool) -> Vec<u32> {
 /// What the hook did so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
+    /// Whether the flags were asked for ([`set_enabled`]).
+    pub enabled: bool,
     /// Rings set up through the hook (0: glommio did not call it).
     pub rings: usize,
     /// Of those, with COOP_TASKRUN.
@@ -78,6 +84,7 @@ pub struct Report {
 /// The rings set up so far, and with which flags.
 pub fn report() -> Report {
     Report {
+        enabled: enabled(),
         rings: RINGS.load(Ordering::Relaxed),
         cooperative: RINGS_COOP.load(Ordering::Relaxed),
         single_issuer: RINGS_SINGLE.load(Ordering::Relaxed),
@@ -85,16 +92,16 @@ pub fn report() -> Report {
 }
 
 impl Report {
-    /// One line for the startup log.
-    pub fn describe(&self, enabled: bool) -> String {
+    /// One line for the startup log; `off_switch` names the setting that turns the flags off.
+    pub fn describe(&self, off_switch: &str) -> String {
         if self.rings == 0 {
             return "io_uring: ring set-up hook not reached (glommio changed?): rings run \
                     without COOP_TASKRUN, expect reschedule IPIs"
                 .into();
         }
-        if !enabled {
+        if !self.enabled {
             return format!(
-                "io_uring: {} rings without COOP_TASKRUN ([shards] cooperative_taskrun = false)",
+                "io_uring: {} rings without COOP_TASKRUN ({off_switch})",
                 self.rings
             );
         }
@@ -110,8 +117,8 @@ impl Report {
     }
 
     /// Whether some ring ran without COOP_TASKRUN although it was asked for.
-    pub fn degraded(&self, enabled: bool) -> bool {
-        self.rings == 0 || (enabled && self.cooperative < self.rings)
+    pub fn degraded(&self) -> bool {
+        self.rings == 0 || (self.enabled && self.cooperative < self.rings)
     }
 }
 
@@ -212,29 +219,30 @@ mod tests {
         // Every machine this runs on has Linux 6.x (README), which knows both flags.
         assert_eq!(after.cooperative, after.rings, "{after:?}");
         assert_eq!(after.single_issuer, after.rings, "{after:?}");
-        assert!(!after.degraded(true));
-        assert!(after.describe(true).contains("with COOP_TASKRUN"));
+        assert!(!after.degraded());
+        assert!(after.describe("off").contains("with COOP_TASKRUN"));
     }
 
     #[test]
     fn the_log_line_says_when_the_hook_was_missed() {
         let none = Report {
+            enabled: true,
             rings: 0,
             cooperative: 0,
             single_issuer: 0,
         };
-        assert!(none.degraded(true));
-        assert!(none.describe(true).contains("not reached"));
-        let old_kernel = Report {
-            rings: 3,
-            cooperative: 0,
-            single_issuer: 0,
+        assert!(none.degraded());
+        assert!(none.describe("off").contains("not reached"));
+        let old_kernel = Report { rings: 3, ..none };
+        assert!(old_kernel.degraded());
+        assert!(old_kernel.describe("off").contains("needs Linux 5.19"));
+        let turned_off = Report {
+            enabled: false,
+            ..old_kernel
         };
-        assert!(old_kernel.degraded(true));
-        assert!(old_kernel.describe(true).contains("needs Linux 5.19"));
-        assert!(!old_kernel.degraded(false));
-        assert!(old_kernel
-            .describe(false)
-            .contains("cooperative_taskrun = false"));
+        assert!(!turned_off.degraded());
+        assert!(turned_off
+            .describe("cooperative_taskrun = false")
+            .ends_with("(cooperative_taskrun = false)"));
     }
 }

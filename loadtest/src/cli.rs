@@ -151,6 +151,10 @@ pub struct LoadArgs {
     /// reported and used for the client-bound verdict.
     #[arg(long)]
     pub server_cpus: Option<String>,
+    /// glommio's plain io_uring rings, without COOP_TASKRUN: the server's core then pays an
+    /// IPI for much of what it sends to loadtest (the instrument before 2026-12-08).
+    #[arg(long)]
+    pub plain_rings: bool,
 }
 
 #[derive(Debug, Args)]
@@ -164,4 +168,7 @@ pub struct OriginArgs {
     /// Allow listening on a non-loopback address.
     #[arg(long)]
     pub allow_remote: bool,
+    /// glommio's plain io_uring rings, without COOP_TASKRUN (see `loadtest --plain-rings`).
+    #[arg(long)]
+    pub plain_rings: bool,
 }

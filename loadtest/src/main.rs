@@ -10,7 +10,8 @@
 //! - `schedule` (intended send times, coordinated-omission-corrected latency) and `stats`
 //!   (what counts) are pure and unit-tested;
 //! - `report`, `json`, `hgrm`, `plot`: output; `procstat`, `sys`: /proc and libc;
-//! - `origin`: the `loadtest origin` subcommand.
+//! - `origin`: the `loadtest origin` subcommand;
+//! - `uring`: tlsterm's io_uring ring-flags hook (src/uring.rs, the same file: see `build.rs`).
 //!
 //! Exit codes: 0 success; 1 the run could not be carried out (setup error); 2 more errors than
 //! `--max-errors`; 64 bad command line (`--help` and `--version` exit 0).
@@ -38,6 +39,9 @@ mod shard;
 mod stats;
 mod sys;
 mod tls;
+// One source for the hook in both binaries: tlsterm's module, compiled here as well.
+#[path = "../../src/uring.rs"]
+mod uring;
 
 use std::process::ExitCode;
 
@@ -58,6 +62,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    let plain_rings = match &cli.command {
+        Some(Command::Origin(args)) => args.plain_rings,
+        None => cli.load.plain_rings,
+    };
+    // Before any executor exists: every ring of this process gets the flags, or none does.
+    uring::set_enabled(!plain_rings);
     match cli.command {
         Some(Command::Origin(args)) => match origin::serve(&args) {
             Ok(()) => ExitCode::SUCCESS,

@@ -299,6 +299,7 @@ pub fn human(r: &RunResult, f: &Figures) -> String {
         f.client_util * 100.0,
         p.cpus.len()
     );
+    let _ = writeln!(o, "  client        {}", rings_line(&r.rings));
     for (role, cores) in [("client", &r.client_cores), ("server", &r.server_cores)] {
         for c in cores.iter() {
             let _ = writeln!(
@@ -341,6 +342,13 @@ fn cores_json(cores: &[procstat::CoreUsage]) -> Json {
 }
 
 /// The JSON document for `--json`.
+/// The startup-style line on loadtest's own io_uring rings (WARNING when a ring lacks the
+/// flags it was meant to get: the server's core then pays IPIs the other runs did not).
+pub fn rings_line(rings: &crate::uring::Report) -> String {
+    let warn = if rings.degraded() { "WARNING: " } else { "" };
+    format!("{warn}{}", rings.describe("--plain-rings"))
+}
+
 pub fn json(r: &RunResult, f: &Figures) -> String {
     let p = &r.plan;
     let s = &r.stats;
@@ -409,6 +417,10 @@ pub fn json(r: &RunResult, f: &Figures) -> String {
         ("errors", errors),
         ("client_cpu_s", Json::Num(r.client_cpu.as_secs_f64())),
         ("client_utilization", Json::Num(f.client_util)),
+        (
+            "client_rings_cooperative",
+            Json::Bool(r.rings.enabled && !r.rings.degraded()),
+        ),
         ("servers", servers),
         ("client_cores", cores_json(&r.client_cores)),
         ("server_cores", cores_json(&r.server_cores)),
@@ -483,6 +495,12 @@ mod tests {
             servers,
             client_cores: Vec::new(),
             server_cores: Vec::new(),
+            rings: crate::uring::Report {
+                enabled: true,
+                rings: 1,
+                cooperative: 1,
+                single_issuer: 1,
+            },
         }
     }
 
@@ -582,6 +600,7 @@ mod tests {
         assert!(text.contains("server-core   500.00 µs per request (user 100.00, kernel 400.00)"));
         assert!(text.contains("first status: HTTP status 503"));
         assert!(text.contains("WARNING: client-bound"));
+        assert!(text.contains("client        io_uring: 1 rings, 1 with COOP_TASKRUN"));
     }
 
     #[test]
@@ -595,6 +614,7 @@ mod tests {
         assert!(j.contains("\"errors\":{\"total\":1,\"connect\":0,\"tls\":0,\"status\":1,"));
         assert!(j.contains("\"server_us_per_op\":500,"));
         assert!(j.contains("\"client_bound\":true,"));
+        assert!(j.contains("\"client_rings_cooperative\":true,"));
         assert!(j.ends_with("}\n"));
     }
 }

@@ -72,6 +72,8 @@ pub struct RunResult {
     pub client_cores: Vec<CoreUsage>,
     /// Busy share of the `--server-cpus` cores.
     pub server_cores: Vec<CoreUsage>,
+    /// The flags loadtest's own io_uring rings got.
+    pub rings: crate::uring::Report,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +247,7 @@ pub fn run(plan: Plan) -> Result<RunResult, RunError> {
         servers,
         stats,
         plan,
+        rings: crate::uring::report(),
     })
 }
 

@@ -5,7 +5,8 @@
 //! - `getrlimit`/`setrlimit(RLIMIT_NOFILE)`: raise the soft file-descriptor limit to the hard
 //!   limit, so `idle` runs with thousands of connections are not cut short by a default of 1024.
 //!
-//! What it does not do: anything else. The rest of the crate is free of `unsafe`.
+//! What it does not do: anything else. The rest of the crate is free of `unsafe`, except the
+//! io_uring set-up hook it shares with tlsterm (`uring`, src/uring.rs).
 #![allow(unsafe_code)]
 
 use std::io;

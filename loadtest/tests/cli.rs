@@ -25,15 +25,25 @@ impl Origin {
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut addr = None;
+        let mut rings = None;
         for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(a) = line.strip_prefix("loadtest origin: listening on ") {
                 addr = Some(a.parse().unwrap());
             }
+            if let Some(r) = line.strip_prefix("loadtest origin: io_uring: ") {
+                rings = Some(r.to_string());
+            }
             if line == "loadtest origin: ready" {
                 break;
             }
         }
+        // The instrument's rings go through the shared hook (src/uring.rs) with the flags.
+        let rings = rings.expect("origin printed its io_uring line");
+        assert!(
+            rings.ends_with("with SINGLE_ISSUER") && rings.contains("with COOP_TASKRUN"),
+            "{rings}"
+        );
         Origin {
             child,
             addr: addr.expect("origin printed its address"),

@@ -75,6 +75,10 @@ pub fn serve(args: &OriginArgs) -> Result<(), OriginError> {
         handles.push(handle);
     }
     eprintln!("loadtest origin: listening on {bound}");
+    eprintln!(
+        "loadtest origin: {}",
+        crate::report::rings_line(&crate::uring::report())
+    );
     eprintln!("loadtest origin: ready");
     for h in handles {
         let _ = h.join();
