@@ -14,6 +14,35 @@
 //! It does not check token characters, the request/status line, or any header semantics:
 //! httparse and the request/response modules do that on the complete head.
 
+/// Field slots for httparse, sized by the scanner's field count: on the stack for the usual
+/// head (a browser's request or a cache's response has ten to twenty fields), on the heap past
+/// [`Slots::ON_STACK`], so parsing the common head allocates nothing for them.
+pub(crate) struct Slots<'b> {
+    stack: [httparse::Header<'b>; Slots::ON_STACK],
+    heap: Vec<httparse::Header<'b>>,
+}
+
+impl<'b> Slots<'b> {
+    pub(crate) const ON_STACK: usize = 32;
+
+    pub(crate) fn new() -> Self {
+        Slots {
+            stack: [httparse::EMPTY_HEADER; Slots::ON_STACK],
+            heap: Vec::new(),
+        }
+    }
+
+    /// `fields` empty slots.
+    pub(crate) fn take(&mut self, fields: usize) -> &mut [httparse::Header<'b>] {
+        if fields <= Slots::ON_STACK {
+            &mut self.stack[..fields]
+        } else {
+            self.heap.resize(fields, httparse::EMPTY_HEADER);
+            &mut self.heap[..]
+        }
+    }
+}
+
 /// Why the scanner refused a head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LineFault {

@@ -101,8 +101,8 @@ pub fn parse_request_head(
             } => (start, head_len, fields),
         };
 
-    let mut slots = vec![httparse::EMPTY_HEADER; fields];
-    let mut req = httparse::Request::new(&mut slots);
+    let mut slots = head::Slots::new();
+    let mut req = httparse::Request::new(slots.take(fields));
     match req.parse(&buf[start..head_len]) {
         Ok(httparse::Status::Complete(n)) if n == head_len - start => {}
         Ok(_) => return Err(RequestError::Malformed("head shape")),

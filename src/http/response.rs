@@ -35,6 +35,9 @@ pub enum ResponseFraming {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
     pub status: u16,
+    /// The reason phrase as received, or empty when it is the standard one for the status
+    /// (or was empty): [`write_client_response_head`] writes the standard one then, so the
+    /// common response costs no allocation for it.
     pub reason: String,
     pub version: Version,
     pub headers: Vec<Header>,
@@ -77,8 +80,8 @@ pub fn parse_response_head(
             fields,
         } => (start, head_len, fields),
     };
-    let mut slots = vec![httparse::EMPTY_HEADER; fields];
-    let mut resp = httparse::Response::new(&mut slots);
+    let mut slots = head::Slots::new();
+    let mut resp = httparse::Response::new(slots.take(fields));
     match resp.parse(&buf[start..head_len]) {
         Ok(httparse::Status::Complete(n)) if n == head_len - start => {}
         Ok(_) => return Err(ResponseError::Malformed("head shape")),
@@ -96,7 +99,10 @@ pub fn parse_response_head(
     if !(100..=599).contains(&status) {
         return Err(ResponseError::Malformed("status outside 100-599"));
     }
-    let reason = resp.reason.unwrap_or("").to_owned();
+    let reason = match resp.reason {
+        Some(r) if r != super::local::reason_phrase(status) => r.to_owned(),
+        _ => String::new(),
+    };
     let headers: Vec<Header> = resp
         .headers
         .iter()

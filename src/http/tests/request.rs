@@ -373,3 +373,17 @@ fn single_byte_mutations_never_panic_and_never_overrun() {
         }
     }
 }
+
+#[test]
+fn heads_with_more_fields_than_the_stack_slots_parse() {
+    for n in [31, 32, 33, 90] {
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: h\r\n");
+        for i in 1..n {
+            raw.push_str(&format!("X-F{i}: {i}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let h = head(&raw);
+        assert_eq!(h.headers.len(), n, "{n}");
+        assert_eq!(h.headers[n - 1].name, format!("X-F{}", n - 1));
+    }
+}

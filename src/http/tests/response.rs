@@ -30,7 +30,8 @@ fn every_strict_prefix_is_incomplete() {
     let h = parse_response_head(raw, false, 16384).unwrap().unwrap();
     assert_eq!(h.head_len, first_len);
     assert_eq!(h.status, 200);
-    assert_eq!(h.reason, "OK");
+    // The standard phrase is not kept (it is written back from the status).
+    assert_eq!(h.reason, "");
     assert_eq!(h.version, Version::Http11);
     assert_eq!(
         h.headers,
@@ -205,6 +206,21 @@ fn client_head_drops_hop_by_hop_and_keeps_framing() {
 }
 
 #[test]
+fn heads_with_more_fields_than_the_stack_slots_parse() {
+    for n in [31, 32, 33, 200] {
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..n {
+            raw.push_str(&format!("X-F{i}: {i}\r\n"));
+        }
+        raw.push_str("Content-Length: 5\r\n\r\n");
+        let h = parse(&raw, false);
+        assert_eq!(h.headers.len(), n + 1, "{n}");
+        assert_eq!(h.headers[n].name, "Content-Length");
+        assert_eq!(h.framing, ResponseFraming::Length(5));
+    }
+}
+
+#[test]
 fn client_head_connection_for_each_client_version() {
     let raw = "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n";
     assert_eq!(
@@ -227,6 +243,13 @@ fn client_head_connection_for_each_client_version() {
             false
         ),
         "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+    );
+    // A reason other than the standard one is relayed as it came.
+    let raw = "HTTP/1.1 200 Fine Thanks\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(parse(raw, false).reason, "Fine Thanks");
+    assert_eq!(
+        client_head(raw, Version::Http11, false),
+        "HTTP/1.1 200 Fine Thanks\r\nContent-Length: 0\r\n\r\n"
     );
     // The written head parses back with the same framing.
     let written = client_head(

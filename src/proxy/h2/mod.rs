@@ -30,7 +30,8 @@ mod send;
 mod stream;
 
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -121,6 +122,53 @@ enum Event {
     Idle,
 }
 
+/// Finished stream futures of one connection, kept to hold its next streams. A stream's future
+/// is about 3 KiB, past the sizes glibc's per-thread cache serves, and a busy connection would
+/// otherwise allocate and free one per request. A future is reused in place (`Pin::set`) once
+/// its task is done with it; the spares go when the connection has had no stream for
+/// [`SPARE_HOLD`] (a client sending its requests in bursts keeps them between bursts, an idle
+/// connection holds none).
+struct Recycler<F> {
+    spare: RefCell<Vec<Pin<Box<F>>>>,
+}
+
+/// Finished stream futures a connection keeps at most (about 24 KiB).
+const MAX_SPARE_STREAMS: usize = 8;
+/// How long a connection without streams keeps its spare stream futures.
+const SPARE_HOLD: Duration = Duration::from_millis(500);
+
+impl<F: Future> Recycler<F> {
+    fn new() -> Self {
+        Recycler {
+            spare: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// `fut` in a box: a spare one when there is one.
+    fn boxed(&self, fut: F) -> Pin<Box<F>> {
+        match self.spare.borrow_mut().pop() {
+            Some(mut b) => {
+                // The future in it has completed: dropping it in place frees nothing.
+                b.set(fut);
+                b
+            }
+            None => Box::pin(fut),
+        }
+    }
+
+    /// Takes back a completed future's box.
+    fn done(&self, b: Pin<Box<F>>) {
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < MAX_SPARE_STREAMS {
+            spare.push(b);
+        }
+    }
+
+    fn clear(&self) {
+        self.spare.borrow_mut().clear();
+    }
+}
+
 /// Where the connection is in its life; each state names what it awaits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Life {
@@ -146,10 +194,11 @@ pub async fn serve(ctx: &Rc<ShardCtx>, tls: TlsStream<Sock<TcpStream>>, info: Cl
     };
     let info = Rc::new(info);
     let streams = Rc::new(Streams::default());
+    let recycler = Rc::new(Recycler::new());
     let gate = Gate::new();
     let mut life = Life::Open { idle: t.header };
     loop {
-        match next_event(ctx, &mut conn, &meter, &streams, life).await {
+        match next_event(ctx, &mut conn, &meter, &streams, &recycler, life).await {
             Event::Stream(accepted) => {
                 let (request, respond) = *accepted;
                 life = match life {
@@ -158,16 +207,18 @@ pub async fn serve(ctx: &Rc<ShardCtx>, tls: TlsStream<Sock<TcpStream>>, info: Cl
                 };
                 streams.started();
                 let done = Rc::clone(&streams);
+                let spares = Rc::clone(&recycler);
                 // Boxed here, once: the stream's future is about 3 KiB, and the spawn below
                 // moves its argument three times (this block, the gate's, glommio's task).
-                let task = Box::pin(stream::serve(
+                let mut task = recycler.boxed(stream::serve(
                     Rc::clone(ctx),
                     Rc::clone(&info),
                     request,
                     respond,
                 ));
                 match gate.spawn(async move {
-                    task.await;
+                    task.as_mut().await;
+                    spares.done(task);
                     done.ended();
                 }) {
                     Ok(task) => {
@@ -195,11 +246,12 @@ pub async fn serve(ctx: &Rc<ShardCtx>, tls: TlsStream<Sock<TcpStream>>, info: Cl
 }
 
 /// Waits for the next thing the driver must react to, polling the connection meanwhile.
-async fn next_event(
+async fn next_event<F: Future>(
     ctx: &ShardCtx,
     conn: &mut H2Conn,
     meter: &RefCell<FrameMeter>,
     streams: &Streams,
+    recycler: &Recycler<F>,
     life: Life,
 ) -> Event {
     // Polled first: once the meter trips, the connection is not polled again for frames.
@@ -227,8 +279,44 @@ async fn next_event(
             Life::Open { idle } => idle,
             Life::Closing => CLOSE_GRACE,
         };
-        glommio::timer::sleep(limit).await;
+        let hold = SPARE_HOLD.min(limit);
+        glommio::timer::sleep(hold).await;
+        recycler.clear();
+        glommio::timer::sleep(limit - hold).await;
         Event::Idle
     };
     or(or(abuse, accept), or(drain, idle)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycler_reuses_finished_futures_and_keeps_a_few() {
+        glommio::LocalExecutor::default().run(async {
+            let r = Recycler::new();
+            let make = |n: u32| async move { n };
+            let mut a = r.boxed(make(1));
+            assert_eq!(a.as_mut().await, 1);
+            let first: *const _ = &*a;
+            r.done(a);
+            // The next stream's future goes into the same allocation.
+            let mut b = r.boxed(make(2));
+            assert!(std::ptr::eq(first, &*b));
+            assert_eq!(b.as_mut().await, 2);
+            r.done(b);
+            // At most MAX_SPARE_STREAMS are kept; clear() drops them all.
+            let many: Vec<_> = (0..MAX_SPARE_STREAMS as u32 + 3)
+                .map(|n| r.boxed(make(n)))
+                .collect();
+            assert!(r.spare.borrow().is_empty());
+            for f in many {
+                r.done(f);
+            }
+            assert_eq!(r.spare.borrow().len(), MAX_SPARE_STREAMS);
+            r.clear();
+            assert!(r.spare.borrow().is_empty());
+        });
+    }
 }
