@@ -4,8 +4,8 @@
 # (`tlsterm_internal_latency_seconds`, the SLI's input) beside the client-side latency.
 #
 # Usage: bench/sli-at-rate.sh RATE [RATE...] [--duration 8] [--no-build]
-#   e.g. bench/sli-at-rate.sh 16000 20000   (80% of the closed-loop maximum on our 2-core VM is
-#        about 18,000-21,000 req/s with the io_uring ring flags: see bench/README.md)
+#   e.g. bench/sli-at-rate.sh 16000 20000   (on our 2-core VM the open-loop client holds about
+#        20,000 req/s at most, 55-60% of tlsterm's closed-loop maximum: see bench/README.md)
 # Pinning as bench/compare.sh: tlsterm on CPU 1, loadtest and `loadtest origin` on CPU 0, 64
 # connections, loopback only. The histogram's buckets bound the percentiles from above.
 set -euo pipefail
