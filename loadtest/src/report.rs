@@ -341,7 +341,6 @@ fn cores_json(cores: &[procstat::CoreUsage]) -> Json {
     )
 }
 
-/// The JSON document for `--json`.
 /// The startup-style line on loadtest's own io_uring rings (WARNING when a ring lacks the
 /// flags it was meant to get: the server's core then pays IPIs the other runs did not).
 pub fn rings_line(rings: &crate::uring::Report) -> String {
@@ -349,6 +348,7 @@ pub fn rings_line(rings: &crate::uring::Report) -> String {
     format!("{warn}{}", rings.describe("--plain-rings"))
 }
 
+/// The JSON document for `--json`.
 pub fn json(r: &RunResult, f: &Figures) -> String {
     let p = &r.plan;
     let s = &r.stats;

@@ -208,8 +208,9 @@ pub async fn serve(ctx: &Rc<ShardCtx>, tls: TlsStream<Sock<TcpStream>>, info: Cl
                 streams.started();
                 let done = Rc::clone(&streams);
                 let spares = Rc::clone(&recycler);
-                // Boxed here, once: the stream's future is about 3 KiB, and the spawn below
-                // moves its argument three times (this block, the gate's, glommio's task).
+                // Boxed here (in a spare box when the connection has one): the stream's future
+                // is about 3 KiB, and the spawn below moves its argument three times (this
+                // block, the gate's, glommio's task).
                 let mut task = recycler.boxed(stream::serve(
                     Rc::clone(ctx),
                     Rc::clone(&info),
